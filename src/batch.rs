@@ -1,0 +1,168 @@
+//! The batcher: gathers source chunks into micro-batches of at most `max_lines` lines, closing a
+//! batch early when `max_wait` has passed since its first line. The model tier runs once per
+//! batch; cheap tiers don't care. A chunk split across two batches is acknowledged by both.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::ack::Ack;
+use crate::event::Event;
+use crate::sources::Chunk;
+
+/// Lines labelled together, with the acknowledgements of the chunks they came from.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    pub acks: Vec<Ack>,
+}
+
+pub struct Batcher {
+    chunks: mpsc::Receiver<Chunk>,
+    max_lines: usize,
+    max_wait: Duration,
+    carry: Option<Chunk>,
+}
+
+impl Batcher {
+    pub fn new(chunks: mpsc::Receiver<Chunk>, max_lines: usize, max_wait: Duration) -> Batcher {
+        Batcher {
+            chunks,
+            max_lines: max_lines.max(1),
+            max_wait,
+            carry: None,
+        }
+    }
+
+    /// The next batch; `None` once every source has finished and everything was handed out.
+    pub async fn next(&mut self) -> Option<Batch> {
+        let first = match self.carry.take() {
+            Some(chunk) => chunk,
+            None => self.chunks.recv().await?,
+        };
+        let deadline = Instant::now() + self.max_wait;
+        let mut batch = Batch::default();
+        self.add(&mut batch, first);
+        while batch.events.len() < self.max_lines && self.carry.is_none() {
+            let chunk = match self.chunks.try_recv() {
+                Ok(chunk) => chunk,
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    match tokio::time::timeout_at(deadline, self.chunks.recv()).await {
+                        Ok(Some(chunk)) => chunk,
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            };
+            self.add(&mut batch, chunk);
+        }
+        Some(batch)
+    }
+
+    /// Takes what fits of `chunk`; the rest waits for the next batch with its own ack clone.
+    fn add(&mut self, batch: &mut Batch, mut chunk: Chunk) {
+        let room = self.max_lines - batch.events.len();
+        if chunk.events.len() > room {
+            let rest = chunk.events.split_off(room);
+            self.carry = Some(Chunk {
+                events: rest,
+                ack: chunk.ack.clone(),
+            });
+        }
+        batch.events.append(&mut chunk.events);
+        batch.acks.push(chunk.ack);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::ack::{track, ChunkState};
+    use crate::event::Origin;
+
+    fn events(n: usize) -> Vec<Event> {
+        (0..n)
+            .map(|i| Event {
+                timestamp: Arc::from("t"),
+                source: Arc::from("s"),
+                message: format!("line {i}"),
+                origin: Origin::Row { row: i as u64 },
+                fields: None,
+                truncated: false,
+                invalid_utf8: false,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_leaves_at_once_and_a_large_chunk_is_split() {
+        let (tx, rx) = mpsc::channel(4);
+        let mut batcher = Batcher::new(rx, 3, Duration::from_secs(3600));
+        let (ack, receipt) = track();
+        tx.send(Chunk {
+            events: events(5),
+            ack,
+        })
+        .await
+        .unwrap();
+        drop(tx);
+
+        let first = batcher.next().await.unwrap();
+        assert_eq!(first.events.len(), 3);
+        let second = batcher.next().await.unwrap();
+        assert_eq!(second.events.len(), 2);
+        assert_eq!(second.events[0].message, "line 3");
+        assert!(batcher.next().await.is_none());
+
+        for ack in first.acks {
+            ack.delivered();
+        }
+        assert_eq!(
+            receipt.state(),
+            ChunkState::InFlight,
+            "the second half is not delivered"
+        );
+        for ack in second.acks {
+            ack.delivered();
+        }
+        assert_eq!(receipt.state(), ChunkState::Delivered);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_partial_batch_leaves_after_max_wait() {
+        let (tx, rx) = mpsc::channel(4);
+        let mut batcher = Batcher::new(rx, 100, Duration::from_millis(50));
+        tx.send(Chunk {
+            events: events(2),
+            ack: Ack::none(),
+        })
+        .await
+        .unwrap();
+        let started = Instant::now();
+        let batch = batcher.next().await.unwrap();
+        assert_eq!(batch.events.len(), 2);
+        assert_eq!(started.elapsed(), Duration::from_millis(50));
+        drop(tx);
+    }
+
+    #[tokio::test]
+    async fn small_chunks_are_gathered_into_one_batch() {
+        let (tx, rx) = mpsc::channel(8);
+        let mut batcher = Batcher::new(rx, 10, Duration::from_secs(3600));
+        for _ in 0..4 {
+            tx.send(Chunk {
+                events: events(2),
+                ack: Ack::none(),
+            })
+            .await
+            .unwrap();
+        }
+        drop(tx);
+        let batch = batcher.next().await.unwrap();
+        assert_eq!(batch.events.len(), 8);
+        assert_eq!(batch.acks.len(), 4);
+    }
+}

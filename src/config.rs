@@ -1,0 +1,763 @@
+//! Configuration: the TOML file (`config/logsieve.toml` by default), the rules file it names,
+//! `LOGSIEVE_*` environment overrides, and validation. Every problem is reported as
+//! `file:line: key: problem (fix)` so a user can act on it without reading our source.
+//! Sections are flat structs rather than tagged enums so that TOML keeps the line of each value.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The file `run`, `classify` and `validate` read when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/logsieve.toml";
+const BUILT_IN_CONFIG: &str = include_str!("../config/logsieve.toml");
+const BUILT_IN_RULES: &str = include_str!("../config/rules.toml");
+
+/// The seed's nine labels; `Unclassified` is always allowed besides.
+pub const SEED_LABELS: &[&str] = &[
+    "HTTP Status",
+    "Critical Error",
+    "Security Alert",
+    "Error",
+    "System Notification",
+    "Resource Usage",
+    "User Action",
+    "Workflow Error",
+    "Deprecation Warning",
+];
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where checkpoints live.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The labels tiers may give (besides `Unclassified`).
+    #[serde(default = "default_labels")]
+    pub labels: Vec<String>,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub sources: Vec<SourceConfig>,
+    #[serde(default)]
+    pub batch: BatchConfig,
+    #[serde(default)]
+    pub tiers: TiersConfig,
+    #[serde(default = "default_sinks")]
+    pub sinks: Vec<SinkConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_address")]
+    pub address: Spanned<String>,
+    /// Largest `POST /classify` body accepted; larger ones get 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            enabled: true,
+            address: default_address(),
+            max_body_bytes: default_max_body_bytes(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceType {
+    File,
+    Stdin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReadFrom {
+    Beginning,
+    End,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LineFormat {
+    /// A line that parses as a JSON object is read as one; any other line is text.
+    Auto,
+    /// Every line is text.
+    Text,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    #[serde(rename = "type")]
+    pub kind: Spanned<SourceType>,
+    /// The record's `source` (what routing matches); a JSON line's `source_field` overrides it.
+    /// Default: the file's path for a file source, `stdin` for standard input.
+    pub name: Option<String>,
+    #[serde(default)]
+    pub include: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default = "default_read_from")]
+    pub read_from: ReadFrom,
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    #[serde(default = "default_format")]
+    pub format: LineFormat,
+    #[serde(default = "default_message_field")]
+    pub message_field: String,
+    #[serde(default = "default_source_field")]
+    pub source_field: String,
+    /// How often globs are expanded again to find new files.
+    #[serde(default = "default_glob_interval_ms")]
+    pub glob_interval_ms: u64,
+    /// How long a file that was renamed away or deleted is kept open after its last growth.
+    #[serde(default = "default_rotate_wait_ms")]
+    pub rotate_wait_ms: u64,
+    /// Checkpoints are written at most this often (and at shutdown).
+    #[serde(default = "default_checkpoint_interval_ms")]
+    pub checkpoint_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    #[serde(default = "default_max_lines")]
+    pub max_lines: usize,
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_lines: default_max_lines(),
+            max_wait_ms: default_max_wait_ms(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TiersConfig {
+    #[serde(default)]
+    pub route: Vec<RouteConfig>,
+    #[serde(default)]
+    pub regex: RegexConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteTarget {
+    Llm,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Lines whose `source` equals this go straight to `to`, skipping the cheaper tiers.
+    pub source: Spanned<String>,
+    pub to: RouteTarget,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegexConfig {
+    /// Rules file, relative to the config file's folder.
+    pub rules: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkType {
+    Stdout,
+    File,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    #[serde(rename = "type")]
+    pub kind: Spanned<SinkType>,
+    pub path: Option<Spanned<String>>,
+    /// fsync after every batch before acknowledging it (survives power loss, costs throughput).
+    #[serde(default)]
+    pub fsync: bool,
+}
+
+/// One regex rule as written in the rules file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleConfig {
+    name: Spanned<String>,
+    pattern: Spanned<String>,
+    label: Spanned<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default)]
+    rules: Vec<RuleConfig>,
+}
+
+/// A rule ready for the regex tier (its pattern compiled and its label checked).
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: Arc<str>,
+    pub pattern: String,
+    pub label: Arc<str>,
+}
+
+/// A loaded, validated configuration and where it came from.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    pub rules: Vec<Rule>,
+    /// The config file, or a `<built-in ...>` name.
+    pub origin: String,
+    pub rules_origin: Option<String>,
+}
+
+/// One problem with the configuration, with where it is and how to fix it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub key: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: ", self.file, line)?,
+            None => write!(f, "{}: ", self.file)?,
+        }
+        write!(f, "{}: {} ({})", self.key, self.problem, self.fix)
+    }
+}
+
+/// Every problem found, one per line.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Collects problems found in one file.
+struct Problems<'a> {
+    file: &'a str,
+    text: &'a str,
+    found: Vec<ConfigError>,
+}
+
+impl Problems<'_> {
+    fn at(&mut self, span: Option<std::ops::Range<usize>>, key: &str, problem: String, fix: &str) {
+        let line = span.map(|s| line_of(self.text, s.start));
+        self.found.push(ConfigError {
+            file: self.file.to_string(),
+            line,
+            key: key.to_string(),
+            problem,
+            fix: fix.to_string(),
+        });
+    }
+}
+
+fn line_of(text: &str, byte: usize) -> usize {
+    text[..byte.min(text.len())].matches('\n').count() + 1
+}
+
+fn parse_error(file: &str, text: &str, err: toml::de::Error) -> ConfigError {
+    let span = err.span();
+    let key = span
+        .clone()
+        .and_then(|s| text.get(s))
+        .map(|s| s.trim().trim_matches('"').to_string())
+        .filter(|s| !s.is_empty() && !s.contains('\n'))
+        .unwrap_or_else(|| "(file)".to_string());
+    let message = err.message().trim().to_string();
+    let fix = if message.starts_with("unknown field") {
+        "remove it or correct its spelling; config/logsieve.toml documents every key"
+    } else if message.starts_with("unknown variant") {
+        "use one of the values listed"
+    } else {
+        "fix the TOML at that line"
+    };
+    ConfigError {
+        file: file.to_string(),
+        line: span.map(|s| line_of(text, s.start)),
+        key,
+        problem: message,
+        fix: fix.to_string(),
+    }
+}
+
+/// Loads `path`, or `config/logsieve.toml` when it exists, or the built-in defaults (equal to it).
+pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigErrors> {
+    let default = Path::new(DEFAULT_CONFIG_PATH);
+    let chosen = match path {
+        Some(p) => Some(p.to_path_buf()),
+        None if default.exists() => Some(default.to_path_buf()),
+        None => None,
+    };
+    match chosen {
+        Some(p) => {
+            let text = std::fs::read_to_string(&p).map_err(|e| {
+                ConfigErrors(vec![ConfigError {
+                    file: p.display().to_string(),
+                    line: None,
+                    key: "(file)".into(),
+                    problem: format!("cannot read it: {e}"),
+                    fix: "check the path given to --config".into(),
+                }])
+            })?;
+            let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+            load_str(&text, &p.display().to_string(), RulesAt::Dir(&dir))
+        }
+        None => load_str(
+            BUILT_IN_CONFIG,
+            "<built-in config/logsieve.toml>",
+            RulesAt::BuiltIn,
+        ),
+    }
+}
+
+enum RulesAt<'a> {
+    Dir(&'a Path),
+    BuiltIn,
+}
+
+fn load_str(text: &str, file: &str, rules_at: RulesAt<'_>) -> Result<Loaded, ConfigErrors> {
+    let mut config: Config =
+        toml::from_str(text).map_err(|e| ConfigErrors(vec![parse_error(file, text, e)]))?;
+    apply_env(&mut config);
+    let mut problems = Problems {
+        file,
+        text,
+        found: Vec::new(),
+    };
+    check(&config, &mut problems);
+
+    let mut rules = Vec::new();
+    let mut rules_origin = None;
+    if let Some(rules_path) = &config.tiers.regex.rules {
+        let (rules_file, rules_text) = match rules_at {
+            RulesAt::Dir(dir) => {
+                let path = dir.join(rules_path.get_ref());
+                match std::fs::read_to_string(&path) {
+                    Ok(t) => (path.display().to_string(), t),
+                    Err(e) => {
+                        problems.at(
+                            Some(rules_path.span()),
+                            "tiers.regex.rules",
+                            format!("cannot read {}: {e}", path.display()),
+                            "give a path relative to the config file's folder",
+                        );
+                        return Err(ConfigErrors(problems.found));
+                    }
+                }
+            }
+            RulesAt::BuiltIn => (
+                "<built-in config/rules.toml>".to_string(),
+                BUILT_IN_RULES.to_string(),
+            ),
+        };
+        let mut found = std::mem::take(&mut problems.found);
+        match load_rules(&rules_text, &rules_file, &config.labels) {
+            Ok(r) => rules = r,
+            Err(ConfigErrors(mut e)) => found.append(&mut e),
+        }
+        problems.found = found;
+        rules_origin = Some(rules_file);
+    }
+    if problems.found.is_empty() {
+        Ok(Loaded {
+            config,
+            rules,
+            origin: file.to_string(),
+            rules_origin,
+        })
+    } else {
+        Err(ConfigErrors(problems.found))
+    }
+}
+
+/// `LOGSIEVE_DATA_DIR` and `LOGSIEVE_SERVER_ADDRESS` override the file.
+fn apply_env(config: &mut Config) {
+    if let Ok(dir) = std::env::var("LOGSIEVE_DATA_DIR") {
+        config.data_dir = PathBuf::from(dir);
+    }
+    if let Ok(address) = std::env::var("LOGSIEVE_SERVER_ADDRESS") {
+        let span = config.server.address.span();
+        config.server.address = Spanned::new(span, address);
+    }
+}
+
+fn check(config: &Config, p: &mut Problems<'_>) {
+    let address = config.server.address.get_ref();
+    if address.parse::<std::net::SocketAddr>().is_err() {
+        p.at(
+            Some(config.server.address.span()),
+            "server.address",
+            format!("`{address}` is not an IP:port address"),
+            "write it like 127.0.0.1:9598",
+        );
+    }
+    if config.batch.max_lines == 0 {
+        p.at(
+            None,
+            "batch.max_lines",
+            "must be at least 1".into(),
+            "use 512",
+        );
+    }
+    for (i, source) in config.sources.iter().enumerate() {
+        let key = |k: &str| format!("sources[{i}].{k}");
+        let span = Some(source.kind.span());
+        match source.kind.get_ref() {
+            SourceType::File => {
+                if source.include.is_empty() {
+                    p.at(
+                        span.clone(),
+                        &key("include"),
+                        "a file source needs at least one glob".into(),
+                        "add include = [\"/var/log/app/*.log\"]",
+                    );
+                }
+                for pattern in &source.include {
+                    if let Err(e) = glob::Pattern::new(pattern.get_ref()) {
+                        p.at(
+                            Some(pattern.span()),
+                            &key("include"),
+                            format!("`{}` is not a glob: {e}", pattern.get_ref()),
+                            "fix the pattern",
+                        );
+                    } else if let Some(dir) = glob_base(pattern.get_ref()) {
+                        if !dir.is_dir() {
+                            p.at(
+                                Some(pattern.span()),
+                                &key("include"),
+                                format!("folder {} does not exist", dir.display()),
+                                "create it or correct the path",
+                            );
+                        }
+                    }
+                }
+                for pattern in &source.exclude {
+                    if let Err(e) = glob::Pattern::new(pattern) {
+                        p.at(
+                            span.clone(),
+                            &key("exclude"),
+                            format!("`{pattern}` is not a glob: {e}"),
+                            "fix the pattern",
+                        );
+                    }
+                }
+            }
+            SourceType::Stdin => {
+                if !source.include.is_empty() || !source.exclude.is_empty() {
+                    p.at(
+                        span.clone(),
+                        &key("include"),
+                        "include/exclude only apply to type = \"file\"".into(),
+                        "remove them",
+                    );
+                }
+            }
+        }
+        if source.max_line_bytes < 16 {
+            p.at(
+                span,
+                &key("max_line_bytes"),
+                format!("{} is too small", source.max_line_bytes),
+                "use the default, 102400",
+            );
+        }
+    }
+    if config
+        .sources
+        .iter()
+        .any(|s| *s.kind.get_ref() == SourceType::Stdin)
+        && config
+            .sources
+            .iter()
+            .filter(|s| *s.kind.get_ref() == SourceType::Stdin)
+            .count()
+            > 1
+    {
+        p.at(
+            None,
+            "sources",
+            "more than one stdin source".into(),
+            "keep one",
+        );
+    }
+    for (i, sink) in config.sinks.iter().enumerate() {
+        let key = format!("sinks[{i}].path");
+        match (sink.kind.get_ref(), &sink.path) {
+            (SinkType::File, None) => p.at(
+                Some(sink.kind.span()),
+                &key,
+                "a file sink needs a path".into(),
+                "add path = \"/var/lib/logsieve/labelled.jsonl\"",
+            ),
+            (SinkType::File, Some(path)) => {
+                let parent = Path::new(path.get_ref()).parent();
+                if let Some(parent) = parent.filter(|d| !d.as_os_str().is_empty()) {
+                    if !parent.is_dir() {
+                        p.at(
+                            Some(path.span()),
+                            &key,
+                            format!("folder {} does not exist", parent.display()),
+                            "create it or correct the path",
+                        );
+                    }
+                }
+            }
+            (SinkType::Stdout, Some(path)) => p.at(
+                Some(path.span()),
+                &key,
+                "stdout takes no path".into(),
+                "remove it, or use type = \"file\"",
+            ),
+            (SinkType::Stdout, None) => {}
+        }
+    }
+    if config
+        .sinks
+        .iter()
+        .filter(|s| *s.kind.get_ref() == SinkType::Stdout)
+        .count()
+        > 1
+    {
+        p.at(
+            None,
+            "sinks",
+            "more than one stdout sink".into(),
+            "keep one",
+        );
+    }
+    for route in &config.tiers.route {
+        if route.source.get_ref().is_empty() {
+            p.at(
+                Some(route.source.span()),
+                "tiers.route.source",
+                "is empty".into(),
+                "name the source, e.g. \"LegacyCRM\"",
+            );
+        }
+    }
+}
+
+/// The folder a glob starts in: its longest leading part without wildcards.
+pub fn glob_base(pattern: &str) -> Option<PathBuf> {
+    let mut base = PathBuf::new();
+    for part in Path::new(pattern).components() {
+        let s = part.as_os_str().to_string_lossy();
+        if s.contains(['*', '?', '[', '{']) {
+            return Some(if base.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                base
+            });
+        }
+        base.push(part);
+    }
+    base.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            p.to_path_buf()
+        }
+    })
+}
+
+fn load_rules(text: &str, file: &str, labels: &[String]) -> Result<Vec<Rule>, ConfigErrors> {
+    let parsed: RulesFile =
+        toml::from_str(text).map_err(|e| ConfigErrors(vec![parse_error(file, text, e)]))?;
+    let mut p = Problems {
+        file,
+        text,
+        found: Vec::new(),
+    };
+    let mut names = HashSet::new();
+    let mut rules = Vec::new();
+    for rule in parsed.rules {
+        let name = rule.name.get_ref();
+        if !names.insert(name.clone()) {
+            p.at(
+                Some(rule.name.span()),
+                "rules.name",
+                format!("`{name}` is used twice"),
+                "give every rule its own name",
+            );
+        }
+        if let Err(e) = regex::Regex::new(rule.pattern.get_ref()) {
+            let detail = e.to_string().lines().last().unwrap_or_default().to_string();
+            p.at(
+                Some(rule.pattern.span()),
+                &format!("rules.pattern (rule `{name}`)"),
+                format!("`{}` does not compile: {detail}", rule.pattern.get_ref()),
+                "fix the regex (Rust regex syntax; escape literal dots as \\.)",
+            );
+        }
+        let label = rule.label.get_ref();
+        if !is_known_label(labels, label) {
+            p.at(
+                Some(rule.label.span()),
+                &format!("rules.label (rule `{name}`)"),
+                format!("`{label}` is not a known label"),
+                &format!("use one of: {}", labels.join(", ")),
+            );
+        }
+        rules.push(Rule {
+            name: Arc::from(name.as_str()),
+            pattern: rule.pattern.into_inner(),
+            label: Arc::from(label.as_str()),
+        });
+    }
+    if p.found.is_empty() {
+        Ok(rules)
+    } else {
+        Err(ConfigErrors(p.found))
+    }
+}
+
+pub fn is_known_label(labels: &[String], label: &str) -> bool {
+    label == crate::event::UNCLASSIFIED || labels.iter().any(|l| l == label)
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_labels() -> Vec<String> {
+    SEED_LABELS.iter().map(|s| s.to_string()).collect()
+}
+fn default_address() -> Spanned<String> {
+    Spanned::new(0..0, "127.0.0.1:9598".to_string())
+}
+fn default_max_body_bytes() -> usize {
+    10 * 1024 * 1024
+}
+fn default_read_from() -> ReadFrom {
+    ReadFrom::Beginning
+}
+fn default_max_line_bytes() -> usize {
+    100 * 1024
+}
+fn default_format() -> LineFormat {
+    LineFormat::Auto
+}
+fn default_message_field() -> String {
+    "message".into()
+}
+fn default_source_field() -> String {
+    "source".into()
+}
+fn default_glob_interval_ms() -> u64 {
+    1000
+}
+fn default_rotate_wait_ms() -> u64 {
+    5000
+}
+fn default_checkpoint_interval_ms() -> u64 {
+    1000
+}
+fn default_max_lines() -> usize {
+    512
+}
+fn default_max_wait_ms() -> u64 {
+    20
+}
+fn default_sinks() -> Vec<SinkConfig> {
+    vec![SinkConfig {
+        kind: Spanned::new(0..0, SinkType::Stdout),
+        path: None,
+        fsync: false,
+    }]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(config: &str, rules: &str) -> Result<Loaded, ConfigErrors> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("rules.toml"), rules).unwrap();
+        let path = dir.path().join("logsieve.toml");
+        std::fs::write(&path, config).unwrap();
+        load(Some(&path))
+    }
+
+    #[test]
+    fn built_in_defaults_load_the_seed_rules() {
+        let loaded = load_str(BUILT_IN_CONFIG, "<built-in>", RulesAt::BuiltIn).unwrap();
+        assert_eq!(loaded.rules.len(), 8);
+        assert_eq!(loaded.config.tiers.route[0].source.get_ref(), "LegacyCRM");
+        assert_eq!(loaded.config.server.address.get_ref(), "127.0.0.1:9598");
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_its_line() {
+        let err = load_text("data_dir = \"x\"\n[batch]\nmax_line = 5\n", "").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("logsieve.toml:3: max_line: unknown field"),
+            "{text}"
+        );
+        assert!(
+            text.contains("max_lines"),
+            "lists the expected keys: {text}"
+        );
+    }
+
+    #[test]
+    fn bad_regex_and_unknown_label_are_reported_at_their_lines() {
+        let rules = "[[rules]]\nname = \"a\"\npattern = 'ok'\nlabel = \"Error\"\n\n[[rules]]\nname = \"b\"\npattern = 'oops ('\nlabel = \"Eror\"\n";
+        let err = load_text("[tiers.regex]\nrules = \"rules.toml\"\n", rules).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("rules.toml:8: rules.pattern (rule `b`)"),
+            "{text}"
+        );
+        assert!(text.contains("does not compile"), "{text}");
+        assert!(
+            text.contains("rules.toml:9: rules.label (rule `b`): `Eror` is not a known label"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn glob_base_is_the_folder_before_the_first_wildcard() {
+        assert_eq!(glob_base("/var/log/*.log"), Some(PathBuf::from("/var/log")));
+        assert_eq!(glob_base("/var/*/app.log"), Some(PathBuf::from("/var")));
+        assert_eq!(glob_base("app.log"), Some(PathBuf::from(".")));
+        assert_eq!(glob_base("*.log"), Some(PathBuf::from(".")));
+    }
+}

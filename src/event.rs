@@ -1,0 +1,289 @@
+//! The plain data that crosses every boundary: an `Event` is one line as a source read it, a
+//! `Verdict` is what a tier decided about it, and a `Record` is what a sink writes. None of them
+//! carries behaviour; delivery tracking travels beside them (see `ack.rs`), never inside.
+
+use std::sync::Arc;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
+
+/// Where a line came from, precise enough to find it again (and to resume after it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// Byte offset of the line's first byte in the file.
+    File { path: Arc<str>, offset: u64 },
+    /// 1-based line number on standard input.
+    Stdin { line: u64 },
+    /// 1-based row of a `classify` input or a `POST /classify` body.
+    Row { row: u64 },
+}
+
+/// One line as read, before any tier has looked at it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// RFC 3339 ingest time; shared by the lines of one read.
+    pub timestamp: Arc<str>,
+    /// The name routing matches on (`source,log_message` in the seed's CSV).
+    pub source: Arc<str>,
+    pub message: String,
+    pub origin: Origin,
+    /// Other fields of a JSON input line, kept and passed through.
+    pub fields: Option<Box<Map<String, Value>>>,
+    /// The line was longer than `max_line_bytes` and was cut there.
+    pub truncated: bool,
+    /// The line was not valid UTF-8; invalid bytes were replaced with U+FFFD.
+    pub invalid_utf8: bool,
+}
+
+/// Which tier decided a line's label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TierName {
+    Route,
+    Regex,
+    Cache,
+    Model,
+    Llm,
+    Fallback,
+    None,
+}
+
+impl TierName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TierName::Route => "route",
+            TierName::Regex => "regex",
+            TierName::Cache => "cache",
+            TierName::Model => "model",
+            TierName::Llm => "llm",
+            TierName::Fallback => "fallback",
+            TierName::None => "none",
+        }
+    }
+}
+
+/// The label `Unclassified`: what a line gets when no tier can say better.
+pub const UNCLASSIFIED: &str = "Unclassified";
+
+/// What a tier decided about one line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub label: Arc<str>,
+    pub tier: TierName,
+    /// Probability of the label (model tier).
+    pub confidence: Option<f32>,
+    /// Name of the rule that matched (regex tier).
+    pub rule: Option<Arc<str>>,
+    /// Why a line got a fallback label (`llm_disabled`, `low_confidence`, ...).
+    pub reason: Option<&'static str>,
+}
+
+impl Verdict {
+    pub fn fallback(tier: TierName, reason: Option<&'static str>) -> Verdict {
+        Verdict {
+            label: Arc::from(UNCLASSIFIED),
+            tier,
+            confidence: None,
+            rule: None,
+            reason,
+        }
+    }
+}
+
+/// A labelled line, as every sink writes it: one JSON object.
+#[derive(Debug, Clone)]
+pub struct Record {
+    pub event: Event,
+    pub verdict: Verdict,
+}
+
+impl Serialize for Record {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let e = &self.event;
+        let v = &self.verdict;
+        let mut map = serializer.serialize_map(None)?;
+        if let Some(fields) = &e.fields {
+            for (key, value) in fields.iter() {
+                if !OWN_KEYS.contains(&key.as_str()) {
+                    map.serialize_entry(key, value)?;
+                }
+            }
+        }
+        map.serialize_entry("timestamp", &*e.timestamp)?;
+        map.serialize_entry("source", &*e.source)?;
+        map.serialize_entry("message", &e.message)?;
+        map.serialize_entry("label", &*v.label)?;
+        map.serialize_entry("tier", v.tier.as_str())?;
+        if let Some(confidence) = v.confidence {
+            map.serialize_entry("confidence", &confidence)?;
+        }
+        if let Some(rule) = &v.rule {
+            map.serialize_entry("rule", &**rule)?;
+        }
+        if let Some(reason) = v.reason {
+            map.serialize_entry("reason", reason)?;
+        }
+        map.serialize_entry("origin", &OriginJson(&e.origin))?;
+        if e.truncated {
+            map.serialize_entry("truncated", &true)?;
+        }
+        if e.invalid_utf8 {
+            map.serialize_entry("invalid_utf8", &true)?;
+        }
+        map.end()
+    }
+}
+
+/// Keys a record writes itself; an input field of the same name gives way.
+const OWN_KEYS: &[&str] = &[
+    "timestamp",
+    "source",
+    "message",
+    "label",
+    "tier",
+    "confidence",
+    "rule",
+    "reason",
+    "origin",
+    "truncated",
+    "invalid_utf8",
+];
+
+struct OriginJson<'a>(&'a Origin);
+
+impl Serialize for OriginJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(2))?;
+        match self.0 {
+            Origin::File { path, offset } => {
+                map.serialize_entry("file", &**path)?;
+                map.serialize_entry("offset", offset)?;
+            }
+            Origin::Stdin { line } => {
+                map.serialize_entry("stdin", &true)?;
+                map.serialize_entry("line", line)?;
+            }
+            Origin::Row { row } => {
+                map.serialize_entry("row", row)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Current time as RFC 3339 with milliseconds, UTC.
+pub fn now_rfc3339() -> Arc<str> {
+    Arc::from(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string())
+}
+
+/// Splits a decoded input line into message, source override and kept fields.
+///
+/// A line that parses as a JSON object is read as one: `message_field` is the message and
+/// `source_field` (when present and a string) overrides the source; the other fields are kept.
+/// Anything else is plain text and is the message as it is.
+pub fn decode_line(
+    line: String,
+    json: bool,
+    message_field: &str,
+    source_field: &str,
+) -> (String, Option<String>, Option<Box<Map<String, Value>>>) {
+    if json && line.as_bytes().first() == Some(&b'{') {
+        if let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&line) {
+            if let Some(Value::String(message)) = fields.remove(message_field) {
+                let source = match fields.remove(source_field) {
+                    Some(Value::String(s)) => Some(s),
+                    Some(other) => {
+                        fields.insert(source_field.to_string(), other);
+                        None
+                    }
+                    None => None,
+                };
+                let fields = (!fields.is_empty()).then(|| Box::new(fields));
+                return (message, source, fields);
+            }
+        }
+    }
+    (line, None, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(message: &str) -> Event {
+        Event {
+            timestamp: Arc::from("2026-01-01T00:00:00.000Z"),
+            source: Arc::from("app"),
+            message: message.to_string(),
+            origin: Origin::File {
+                path: Arc::from("/var/log/app.log"),
+                offset: 42,
+            },
+            fields: None,
+            truncated: false,
+            invalid_utf8: false,
+        }
+    }
+
+    #[test]
+    fn record_serialises_the_documented_fields() {
+        let record = Record {
+            event: event("Backup completed successfully."),
+            verdict: Verdict {
+                label: Arc::from("System Notification"),
+                tier: TierName::Regex,
+                confidence: None,
+                rule: Some(Arc::from("backup_completed")),
+                reason: None,
+            },
+        };
+        let json: Value = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["label"], "System Notification");
+        assert_eq!(json["tier"], "regex");
+        assert_eq!(json["rule"], "backup_completed");
+        assert_eq!(json["origin"]["file"], "/var/log/app.log");
+        assert_eq!(json["origin"]["offset"], 42);
+        assert!(json.get("truncated").is_none());
+        assert!(json.get("confidence").is_none());
+    }
+
+    #[test]
+    fn json_lines_keep_their_fields_and_may_name_the_source() {
+        let (message, source, fields) = decode_line(
+            r#"{"log_message":"disk full","source":"LegacyCRM","pod":"a-1"}"#.into(),
+            true,
+            "log_message",
+            "source",
+        );
+        assert_eq!(message, "disk full");
+        assert_eq!(source.as_deref(), Some("LegacyCRM"));
+        assert_eq!(fields.unwrap()["pod"], "a-1");
+
+        let mut e = event("x");
+        e.fields = Some(Box::new(
+            serde_json::from_str(r#"{"pod":"a-1","label":"spoof"}"#).unwrap(),
+        ));
+        let record = Record {
+            event: e,
+            verdict: Verdict::fallback(TierName::None, None),
+        };
+        let json: Value = serde_json::to_value(&record).unwrap();
+        assert_eq!(json["pod"], "a-1");
+        assert_eq!(
+            json["label"], UNCLASSIFIED,
+            "our label wins over an input field"
+        );
+    }
+
+    #[test]
+    fn text_and_broken_json_stay_plain_text() {
+        for line in [
+            "plain words",
+            "{not json",
+            r#"{"other":"no message field"}"#,
+        ] {
+            let (message, source, fields) = decode_line(line.into(), true, "message", "source");
+            assert_eq!(message, line);
+            assert!(source.is_none() && fields.is_none());
+        }
+    }
+}

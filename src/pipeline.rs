@@ -1,0 +1,183 @@
+//! The agent, top to bottom: open sinks, start the HTTP server and the sources, then batch →
+//! label → fan out to every sink until the sources are done; on SIGTERM/SIGINT stop reading,
+//! drain what is in flight, flush the sinks, write checkpoints, exit 0. Every channel is bounded,
+//! so a slow sink slows the sources instead of growing memory.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus::{Histogram, HistogramOpts, Registry};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::batch::Batcher;
+use crate::config::Loaded;
+use crate::server::{self, Health};
+use crate::sinks::{self, Delivery, SinkMetrics};
+use crate::sources::{self, Chunk, SourceContext};
+use crate::tiers;
+
+/// Chunks waiting between the sources and the batcher.
+const SOURCE_QUEUE: usize = 16;
+/// Batches waiting for each sink.
+const SINK_QUEUE: usize = 4;
+/// How long a sink that cannot write may hold up shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+pub struct RunOptions {
+    /// Stop once every file was read to its end (like Fluent Bit's `exit_on_eof`).
+    pub exit_on_eof: bool,
+}
+
+pub async fn run(loaded: Loaded, options: RunOptions) -> anyhow::Result<()> {
+    let config = &loaded.config;
+    let registry = Registry::new();
+    let tiers = Arc::new(tiers::from_config(&loaded, &registry)?);
+    let health = Arc::new(Health::default());
+    let shutdown = CancellationToken::new();
+    let give_up = CancellationToken::new();
+    let drained = CancellationToken::new();
+
+    // 1. Sinks, each behind its own bounded queue.
+    let sink_metrics = SinkMetrics::register(&registry);
+    let mut sink_queues = Vec::new();
+    let mut sink_tasks = Vec::new();
+    for sink in sinks::from_config(&config.sinks)? {
+        let (tx, rx) = mpsc::channel::<Delivery>(SINK_QUEUE);
+        sink_queues.push(tx);
+        sink_tasks.push(tokio::spawn(sinks::drive(
+            sink,
+            rx,
+            give_up.clone(),
+            sink_metrics.clone(),
+        )));
+    }
+
+    // 2. The HTTP server: /metrics, /health, /ready, POST /classify.
+    let server = if config.server.enabled {
+        let state = server::State {
+            registry: registry.clone(),
+            tiers: tiers.clone(),
+            health: health.clone(),
+            max_body_bytes: config.server.max_body_bytes,
+            max_lines: config.batch.max_lines,
+        };
+        Some(server::start(config.server.address.get_ref(), state, shutdown.clone()).await?)
+    } else {
+        None
+    };
+
+    // 3. Sources, all feeding one bounded queue.
+    let (chunks_tx, chunks_rx) = mpsc::channel::<Chunk>(SOURCE_QUEUE);
+    let mut source_tasks = Vec::new();
+    let sources = sources::from_config(&loaded, &registry, options.exit_on_eof)?;
+    let has_sources = !sources.is_empty();
+    for source in sources {
+        let name = source.name().to_string();
+        let ctx = SourceContext {
+            out: chunks_tx.clone(),
+            shutdown: shutdown.clone(),
+            drained: drained.clone(),
+        };
+        source_tasks.push((name, tokio::spawn(source.run(ctx))));
+    }
+    drop(chunks_tx);
+    health.ready.store(true, Ordering::Release);
+    tokio::spawn(watch_signals(
+        shutdown.clone(),
+        give_up.clone(),
+        health.clone(),
+    ));
+    info!(
+        config = %loaded.origin,
+        sources = source_tasks.len(),
+        sinks = sink_queues.len(),
+        "logsieve running"
+    );
+
+    // 4. Batch → label → every sink, until the sources are done (or, with none, until a signal).
+    let batch_sizes = Histogram::with_opts(
+        HistogramOpts::new("logsieve_batch_size_lines", "Lines per labelled batch.")
+            .buckets(prometheus::exponential_buckets(1.0, 2.0, 14)?),
+    )?;
+    registry.register(Box::new(batch_sizes.clone()))?;
+    let mut batcher = Batcher::new(
+        chunks_rx,
+        config.batch.max_lines,
+        Duration::from_millis(config.batch.max_wait_ms),
+    );
+    while let Some(batch) = batcher.next().await {
+        batch_sizes.observe(batch.events.len() as f64);
+        let records = Arc::new(tiers.label(batch.events).await);
+        for queue in &sink_queues {
+            let delivery = Delivery {
+                records: records.clone(),
+                acks: batch.acks.iter().map(|a| a.clone()).collect(),
+            };
+            if queue.send(delivery).await.is_err() {
+                warn!("a sink stopped early; its records are not acknowledged");
+            }
+        }
+        for ack in batch.acks {
+            ack.delivered(); // the pipeline's own claim; the sinks hold theirs
+        }
+    }
+    if !has_sources {
+        shutdown.cancelled().await;
+    }
+    health.draining.store(true, Ordering::Release);
+    shutdown.cancel();
+
+    // 5. Drain: sinks flush what they hold, then sources write their final checkpoints.
+    drop(sink_queues);
+    for task in sink_tasks {
+        task.await?;
+    }
+    drained.cancel();
+    let mut failed = None;
+    for (name, task) in source_tasks {
+        if let Err(e) = task.await? {
+            warn!(source = %name, "source stopped with an error: {e:#}");
+            failed.get_or_insert(e);
+        }
+    }
+    if let Some(server) = server {
+        server.await??;
+    }
+    info!("logsieve stopped");
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// First SIGTERM/SIGINT: drain and stop. Second, or after the grace period: sinks give up.
+async fn watch_signals(
+    shutdown: CancellationToken,
+    give_up: CancellationToken,
+    health: Arc<Health>,
+) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        warn!("cannot install signal handlers");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: draining"),
+        _ = int.recv() => info!("SIGINT: draining"),
+        _ = shutdown.cancelled() => {}
+    }
+    health.draining.store(true, Ordering::Release);
+    shutdown.cancel();
+    tokio::select! {
+        _ = term.recv() => warn!("second signal: giving up on undelivered records"),
+        _ = int.recv() => warn!("second signal: giving up on undelivered records"),
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => {}
+    }
+    give_up.cancel();
+}

@@ -1,0 +1,185 @@
+//! The HTTP server (axum): `/metrics` for Prometheus, `/health` (200 while running, 503 once
+//! draining), `/ready`, and `POST /classify`, the seed's web API: a CSV upload (multipart field
+//! `file`, or a raw `text/csv` body) comes back as CSV with `target_label` and `tier` added; a
+//! JSON array of `{source, log_message}` comes back as JSON records. Bodies are bounded
+//! (`server.max_body_bytes`, 413 past it); it listens on 127.0.0.1 unless configured otherwise.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use prometheus::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::classify;
+use crate::tiers::Tiers;
+
+#[derive(Default)]
+pub struct Health {
+    pub ready: AtomicBool,
+    pub draining: AtomicBool,
+}
+
+#[derive(Clone)]
+pub struct State {
+    pub registry: Registry,
+    pub tiers: Arc<Tiers>,
+    pub health: Arc<Health>,
+    pub max_body_bytes: usize,
+    pub max_lines: usize,
+}
+
+/// Binds `address` and serves until `stop`.
+pub async fn start(
+    address: &str,
+    state: State,
+    stop: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {address}: {e} (set [server] address, or LOGSIEVE_SERVER_ADDRESS, to a free port; or [server] enabled = false)")
+    })?;
+    tracing::info!(address = %listener.local_addr()?, "HTTP server listening");
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/classify", post(classify_upload))
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .with_state(state);
+    Ok(tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
+    }))
+}
+
+async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(&state.registry),
+    )
+        .into_response()
+}
+
+async fn health(axum::extract::State(state): axum::extract::State<State>) -> Response {
+    if state.health.draining.load(Ordering::Acquire) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else {
+        (StatusCode::OK, "ok\n").into_response()
+    }
+}
+
+async fn ready(axum::extract::State(state): axum::extract::State<State>) -> Response {
+    let h = &state.health;
+    if h.ready.load(Ordering::Acquire) && !h.draining.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+fn bad_request(message: impl Into<String>) -> Response {
+    (StatusCode::BAD_REQUEST, format!("{}\n", message.into())).into_response()
+}
+
+fn too_large(limit: usize) -> Response {
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body is larger than {limit} bytes (server.max_body_bytes)\n"),
+    )
+        .into_response()
+}
+
+async fn classify_upload(
+    axum::extract::State(state): axum::extract::State<State>,
+    request: Request,
+) -> Response {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if content_type.starts_with("application/json") {
+        let body = match Bytes::from_request(request, &()).await {
+            Ok(b) => b,
+            Err(e) => return body_error(e.into_response(), state.max_body_bytes),
+        };
+        let rows: Vec<classify::JsonRow> = match serde_json::from_slice(&body) {
+            Ok(rows) => rows,
+            Err(e) => {
+                return bad_request(format!(
+                    "expected a JSON array of {{\"source\", \"log_message\"}} objects: {e}"
+                ))
+            }
+        };
+        let records =
+            classify::label_all(&state.tiers, classify::json_events(rows), state.max_lines).await;
+        return axum::Json(records).into_response();
+    }
+    let csv_bytes = if content_type.starts_with("multipart/form-data") {
+        let mut multipart = match Multipart::from_request(request, &()).await {
+            Ok(m) => m,
+            Err(e) => return bad_request(format!("bad multipart body: {}", e.body_text())),
+        };
+        let mut found = None;
+        loop {
+            match multipart.next_field().await {
+                Ok(Some(field)) if field.name() == Some("file") => match field.bytes().await {
+                    Ok(b) => {
+                        found = Some(b);
+                        break;
+                    }
+                    Err(e) => return multipart_error(e, state.max_body_bytes),
+                },
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(e) => return multipart_error(e, state.max_body_bytes),
+            }
+        }
+        match found {
+            Some(b) => b,
+            None => {
+                return bad_request(
+                    "the multipart form has no `file` field (upload the CSV as `file`)",
+                )
+            }
+        }
+    } else {
+        match Bytes::from_request(request, &()).await {
+            Ok(b) => b,
+            Err(e) => return body_error(e.into_response(), state.max_body_bytes),
+        }
+    };
+    let table = match classify::read_csv(&csv_bytes) {
+        Ok(t) => t,
+        Err(problem) => return bad_request(problem),
+    };
+    let records = classify::label_all(&state.tiers, table.events(), state.max_lines).await;
+    (
+        [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+        table.write(&records),
+    )
+        .into_response()
+}
+
+fn body_error(response: Response, limit: usize) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large(limit)
+    } else {
+        response
+    }
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError, limit: usize) -> Response {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large(limit)
+    } else {
+        bad_request(format!("bad multipart body: {}", e.body_text()))
+    }
+}
