@@ -158,19 +158,17 @@ pub fn line_events(text: &str, default_source: &str) -> Vec<Event> {
         .filter(|l| !l.trim().is_empty())
         .enumerate()
         .map(|(i, line)| {
-            let (mut message, mut source, mut fields) =
-                decode_line(line.to_string(), true, "message", "source");
-            if source.is_none() && fields.is_none() && message.starts_with('{') {
-                (message, source, fields) =
-                    decode_line(line.to_string(), true, "log_message", "source");
+            let mut decoded = decode_line(line.to_string(), true, "message", "source");
+            if decoded.fields.is_none() && decoded.source.is_none() && line.starts_with('{') {
+                decoded = decode_line(line.to_string(), true, "log_message", "source");
             }
             let mut event = row_event(
                 &timestamp,
-                source.as_deref().unwrap_or(default_source),
-                message,
+                decoded.source.as_deref().unwrap_or(default_source),
+                decoded.message,
                 i,
             );
-            event.fields = fields;
+            event.fields = decoded.fields;
             event
         })
         .collect()

@@ -175,17 +175,22 @@ pub fn now_rfc3339() -> Arc<str> {
     Arc::from(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string())
 }
 
-/// Splits a decoded input line into message, source override and kept fields.
+/// An input line split into its parts.
+#[derive(Debug, PartialEq)]
+pub struct Decoded {
+    pub message: String,
+    /// The line named its own source.
+    pub source: Option<String>,
+    /// The other fields of a JSON line.
+    pub fields: Option<Box<Map<String, Value>>>,
+}
+
+/// Splits an input line into message, source override and kept fields.
 ///
 /// A line that parses as a JSON object is read as one: `message_field` is the message and
 /// `source_field` (when present and a string) overrides the source; the other fields are kept.
 /// Anything else is plain text and is the message as it is.
-pub fn decode_line(
-    line: String,
-    json: bool,
-    message_field: &str,
-    source_field: &str,
-) -> (String, Option<String>, Option<Box<Map<String, Value>>>) {
+pub fn decode_line(line: String, json: bool, message_field: &str, source_field: &str) -> Decoded {
     if json && line.as_bytes().first() == Some(&b'{') {
         if let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&line) {
             if let Some(Value::String(message)) = fields.remove(message_field) {
@@ -198,11 +203,19 @@ pub fn decode_line(
                     None => None,
                 };
                 let fields = (!fields.is_empty()).then(|| Box::new(fields));
-                return (message, source, fields);
+                return Decoded {
+                    message,
+                    source,
+                    fields,
+                };
             }
         }
     }
-    (line, None, None)
+    Decoded {
+        message: line,
+        source: None,
+        fields: None,
+    }
 }
 
 #[cfg(test)]
@@ -248,15 +261,15 @@ mod tests {
 
     #[test]
     fn json_lines_keep_their_fields_and_may_name_the_source() {
-        let (message, source, fields) = decode_line(
+        let decoded = decode_line(
             r#"{"log_message":"disk full","source":"LegacyCRM","pod":"a-1"}"#.into(),
             true,
             "log_message",
             "source",
         );
-        assert_eq!(message, "disk full");
-        assert_eq!(source.as_deref(), Some("LegacyCRM"));
-        assert_eq!(fields.unwrap()["pod"], "a-1");
+        assert_eq!(decoded.message, "disk full");
+        assert_eq!(decoded.source.as_deref(), Some("LegacyCRM"));
+        assert_eq!(decoded.fields.unwrap()["pod"], "a-1");
 
         let mut e = event("x");
         e.fields = Some(Box::new(
@@ -281,9 +294,9 @@ mod tests {
             "{not json",
             r#"{"other":"no message field"}"#,
         ] {
-            let (message, source, fields) = decode_line(line.into(), true, "message", "source");
-            assert_eq!(message, line);
-            assert!(source.is_none() && fields.is_none());
+            let decoded = decode_line(line.into(), true, "message", "source");
+            assert_eq!(decoded.message, line);
+            assert!(decoded.source.is_none() && decoded.fields.is_none());
         }
     }
 }

@@ -114,7 +114,7 @@ pub async fn run(loaded: Loaded, options: RunOptions) -> anyhow::Result<()> {
         for queue in &sink_queues {
             let delivery = Delivery {
                 records: records.clone(),
-                acks: batch.acks.iter().map(|a| a.clone()).collect(),
+                acks: batch.acks.to_vec(),
             };
             if queue.send(delivery).await.is_err() {
                 warn!("a sink stopped early; its records are not acknowledged");

@@ -125,7 +125,7 @@ pub fn from_config(configs: &[SinkConfig]) -> anyhow::Result<Vec<Box<dyn Sink>>>
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
     for (i, cfg) in configs.iter().enumerate() {
         match cfg.kind.get_ref() {
-            SinkType::Stdout => sinks.push(Box::new(stdout::StdoutSink::new())),
+            SinkType::Stdout => sinks.push(Box::<stdout::StdoutSink>::default()),
             SinkType::File => {
                 let path = cfg
                     .path

@@ -8,14 +8,9 @@ use async_trait::async_trait;
 use super::{encode_json_lines, Sink};
 use crate::event::Record;
 
+#[derive(Default)]
 pub struct StdoutSink {
     buf: Vec<u8>,
-}
-
-impl StdoutSink {
-    pub fn new() -> StdoutSink {
-        StdoutSink { buf: Vec::new() }
-    }
 }
 
 #[async_trait]

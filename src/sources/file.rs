@@ -322,8 +322,8 @@ struct Watched {
     dev_ino: (u64, u64),
     /// Key of its identity in `Checkpoints`.
     key: String,
-    /// The key is a content fingerprint (not device + inode).
-    fingerprinted: bool,
+    /// Its identity is settled: by fingerprint, or by inode after lines went out under it.
+    identified: bool,
     framer: Framer,
     /// Its path no longer leads to it (renamed out of the globs, or deleted).
     orphaned: bool,
@@ -528,8 +528,7 @@ impl Tailer {
     }
 
     /// Starts following a file not followed yet, unless another open file already reads its
-    /// content; where it starts: its checkpoint, else `read_from` (for files there at start),
-    /// else the beginning.
+    /// content (then it waits, and is looked at again on the next scan).
     fn open(&mut self, dev_ino: (u64, u64), path: PathBuf) {
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,
@@ -540,30 +539,65 @@ impl Tailer {
         };
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let fingerprint = fingerprint_of(&file);
-        let ino_key = ino_key(dev_ino);
-        let mut checkpoints = self.checkpoints.lock().expect("checkpoint lock");
-        let (key, fingerprinted) = match &fingerprint {
-            Some(f) => (f.clone(), true),
-            None => (ino_key.clone(), false),
-        };
-        if checkpoints.by_key.get(&key).is_some_and(|i| i.live) {
+        let path_str = path.to_string_lossy().to_string();
+        let claim = self.claim(fingerprint, dev_ino, size, &path_str);
+        let Claim::Start {
+            key,
+            offset,
+            identified,
+        } = claim
+        else {
             if self.waiting.insert(dev_ino) {
-                info!(source = %self.id, file = %path.display(), "same content as a file already followed (a rotated copy); waiting");
+                info!(source = %self.id, file = %path_str, "same content as a file already followed (a rotated copy); waiting");
             }
             return;
-        }
+        };
         self.waiting.remove(&dev_ino);
+        info!(source = %self.id, file = %path_str, offset, "following file");
+        self.files.insert(
+            dev_ino,
+            Watched {
+                file,
+                path_str: Arc::from(path_str.as_str()),
+                path,
+                dev_ino,
+                key,
+                identified,
+                framer: Framer::new(self.cfg.max_line_bytes, offset),
+                orphaned: false,
+                last_growth: Instant::now(),
+                at_eof: false,
+            },
+        );
+    }
+
+    /// Decides which identity a file's content is and where reading it starts: its checkpoint
+    /// (or the position a truncated original reached), else `read_from` for files there at
+    /// start, else the beginning. `Wait` when an open file already reads this content.
+    fn claim(
+        &self,
+        fingerprint: Option<String>,
+        dev_ino: (u64, u64),
+        size: u64,
+        path: &str,
+    ) -> Claim {
+        let mut checkpoints = self.checkpoints.lock().expect("checkpoint lock");
+        let ino_key = ino_key(dev_ino);
+        let identified = fingerprint.is_some();
+        let key = fingerprint.unwrap_or_else(|| ino_key.clone());
+        if checkpoints.by_key.get(&key).is_some_and(|i| i.live) {
+            return Claim::Wait;
+        }
         // A checkpoint may have been taken while the file was too short to fingerprint.
-        if fingerprinted && !checkpoints.by_key.contains_key(&key) {
+        if identified && !checkpoints.by_key.contains_key(&key) {
             if let Some(identity) = checkpoints.by_key.remove(&ino_key) {
                 checkpoints.by_key.insert(key.clone(), identity);
             }
         }
-        let path_str = path.to_string_lossy().to_string();
-        let start = match checkpoints.by_key.get(&key) {
+        let offset = match checkpoints.by_key.get(&key) {
             Some(identity) if identity.read <= size => identity.read,
             Some(identity) => {
-                warn!(source = %self.id, file = %path_str, checkpoint = identity.read, size, "file is shorter than its checkpoint (truncated while stopped); reading it from the beginning");
+                warn!(source = %self.id, file = %path, checkpoint = identity.read, size, "file is shorter than its checkpoint (truncated while stopped); reading it from the beginning");
                 0
             }
             None if !self.started && self.cfg.read_from == ReadFrom::End => size,
@@ -573,37 +607,61 @@ impl Tailer {
             .by_key
             .entry(key.clone())
             .or_insert_with(|| Identity {
-                watermark: Watermark::new(start),
-                read: start,
-                path: path_str.clone(),
+                watermark: Watermark::new(offset),
+                read: offset,
+                path: path.to_string(),
                 live: true,
                 seen: unix_now(),
             });
-        if identity.read != start {
-            // truncated while stopped: forget the old position
-            identity.watermark = Watermark::new(start);
+        if identity.read != offset {
+            identity.watermark = Watermark::new(offset);
         }
-        identity.read = start;
+        identity.read = offset;
         identity.live = true;
-        identity.path = path_str.clone();
+        identity.path = path.to_string();
         identity.seen = unix_now();
-        drop(checkpoints);
-        info!(source = %self.id, file = %path_str, offset = start, "following file");
-        self.files.insert(
-            dev_ino,
-            Watched {
-                file,
-                path_str: Arc::from(path_str.as_str()),
-                path,
-                dev_ino,
-                key,
-                fingerprinted,
-                framer: Framer::new(self.cfg.max_line_bytes, start),
-                orphaned: false,
-                last_growth: Instant::now(),
-                at_eof: false,
-            },
-        );
+        Claim::Start {
+            key,
+            offset,
+            identified,
+        }
+    }
+
+    /// A file followed by device + inode now has a first line. If none of its lines went out
+    /// yet, it is identified like a new file: it may turn out to be a copy being written
+    /// (logrotate's copytruncate creates the copy empty, then fills it).
+    fn identify_late(&self, watched: &mut Watched, fingerprint: String, size: u64) -> Late {
+        {
+            let mut checkpoints = self.checkpoints.lock().expect("checkpoint lock");
+            let emitted = checkpoints
+                .by_key
+                .get(&watched.key)
+                .is_some_and(|i| i.read > 0 || i.watermark.in_flight() > 0);
+            if emitted {
+                if !checkpoints.by_key.contains_key(&fingerprint) {
+                    if let Some(identity) = checkpoints.by_key.remove(&watched.key) {
+                        checkpoints.by_key.insert(fingerprint.clone(), identity);
+                        watched.key = fingerprint;
+                    }
+                }
+                watched.identified = true;
+                return Late::Keep;
+            }
+            checkpoints.by_key.remove(&watched.key);
+        }
+        match self.claim(Some(fingerprint), watched.dev_ino, size, &watched.path_str) {
+            Claim::Wait => Late::Wait,
+            Claim::Start { key, offset, .. } => {
+                watched.key = key;
+                watched.identified = true;
+                if offset == 0 {
+                    Late::Keep
+                } else {
+                    watched.framer = Framer::new(self.cfg.max_line_bytes, offset);
+                    Late::Moved
+                }
+            }
+        }
     }
 
     /// One turn over every followed file. Returns whether any byte was read.
@@ -663,6 +721,20 @@ impl Tailer {
                 watched.at_eof = true;
                 break;
             }
+            if !watched.identified {
+                if let Some(fingerprint) = fingerprint_of(&watched.file) {
+                    match self.identify_late(&mut watched, fingerprint, size) {
+                        Late::Keep => {}
+                        Late::Moved => continue,
+                        Late::Wait => {
+                            info!(source = %self.id, file = %watched.path.display(), "same content as a file already followed (a rotated copy); waiting");
+                            self.waiting.insert(dev_ino);
+                            self.send(&watched, events, bytes, out)?;
+                            return Ok(moved);
+                        }
+                    }
+                }
+            }
             moved = true;
             bytes += n as u64;
             let path = &watched.path_str;
@@ -700,9 +772,6 @@ impl Tailer {
             });
         }
         let sent = self.send(&watched, events, bytes, out);
-        if !watched.fingerprinted {
-            self.try_fingerprint(&mut watched);
-        }
         if gone {
             info!(source = %self.id, file = %watched.path.display(), "file read to the end and closed");
             if let Some(identity) = self
@@ -750,7 +819,10 @@ impl Tailer {
 
     /// The first line changed under us: the file was truncated and written again.
     fn rewritten(&self, watched: &Watched, size: u64) -> bool {
-        if !watched.fingerprinted || size == watched.framer.position() {
+        if !watched.identified
+            || !watched.key.starts_with("xxh3:")
+            || size == watched.framer.position()
+        {
             return false;
         }
         fingerprint_of(&watched.file).is_some_and(|f| f != watched.key)
@@ -768,10 +840,7 @@ impl Tailer {
         if let Some(identity) = checkpoints.by_key.get_mut(&watched.key) {
             identity.live = false;
         }
-        let (key, fingerprinted) = match fingerprint_of(&watched.file) {
-            Some(f) if !checkpoints.by_key.get(&f).is_some_and(|i| i.live) => (f, true),
-            _ => (ino_key(watched.dev_ino), false),
-        };
+        let key = ino_key(watched.dev_ino);
         checkpoints.by_key.insert(
             key.clone(),
             Identity {
@@ -783,24 +852,8 @@ impl Tailer {
             },
         );
         watched.key = key;
-        watched.fingerprinted = fingerprinted;
+        watched.identified = false;
         watched.framer = Framer::new(self.cfg.max_line_bytes, 0);
-    }
-
-    /// A file known by device + inode got its first line: move it to its fingerprint.
-    fn try_fingerprint(&self, watched: &mut Watched) {
-        let Some(fingerprint) = fingerprint_of(&watched.file) else {
-            return;
-        };
-        let mut checkpoints = self.checkpoints.lock().expect("checkpoint lock");
-        if checkpoints.by_key.contains_key(&fingerprint) {
-            return; // another file has this first line; keep the inode identity
-        }
-        if let Some(identity) = checkpoints.by_key.remove(&watched.key) {
-            checkpoints.by_key.insert(fingerprint.clone(), identity);
-            watched.key = fingerprint;
-            watched.fingerprinted = true;
-        }
     }
 
     /// `--exit-on-eof`: the files are complete, so their unfinished last lines are lines.
@@ -838,6 +891,25 @@ impl Tailer {
 
 /// The pipeline is gone; stop reading.
 struct Closed;
+
+enum Claim {
+    Wait,
+    Start {
+        key: String,
+        offset: u64,
+        identified: bool,
+    },
+}
+
+/// What late identification did to a file.
+enum Late {
+    /// Go on reading where it was.
+    Keep,
+    /// Its read position moved (it took over a truncated original's position).
+    Moved,
+    /// Another open file reads the same content; stop following this one for now.
+    Wait,
+}
 
 fn ino_key((dev, ino): (u64, u64)) -> String {
     format!("ino:{dev}:{ino}")

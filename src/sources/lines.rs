@@ -169,7 +169,7 @@ mod tests {
 
     #[test]
     fn long_line_is_cut_flagged_and_the_next_line_is_intact() {
-        let long = vec![b'x'; 50];
+        let long = [b'x'; 50];
         let (lines, framer) = frame(10, &[&long[..30], &long[30..], b"\nnext\n"]);
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].text, "x".repeat(10));

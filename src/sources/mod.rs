@@ -101,7 +101,7 @@ impl LineDecoder {
     }
 
     pub fn event(&self, line: Line, timestamp: &Arc<str>, origin: Origin) -> Event {
-        let (message, source, fields) = decode_line(
+        let decoded = decode_line(
             line.text,
             self.json,
             &self.message_field,
@@ -109,10 +109,13 @@ impl LineDecoder {
         );
         Event {
             timestamp: timestamp.clone(),
-            source: source.map(Arc::from).unwrap_or_else(|| self.source.clone()),
-            message,
+            source: decoded
+                .source
+                .map(Arc::from)
+                .unwrap_or_else(|| self.source.clone()),
+            message: decoded.message,
             origin,
-            fields,
+            fields: decoded.fields,
             truncated: line.truncated,
             invalid_utf8: line.invalid_utf8,
         }

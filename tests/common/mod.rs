@@ -1,0 +1,291 @@
+//! Test harness: starts the real `logsieve` binary on a temporary folder, talks to its HTTP
+//! server, stops it with real signals, and reads what its file sink wrote.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_logsieve");
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+pub fn seed_path(file: &str) -> PathBuf {
+    repo_path("../shared/data/seed").join(file)
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A folder with a config whose file source follows `include` and whose file sink is `out.jsonl`.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Setup {
+    pub fn new() -> Setup {
+        Setup {
+            dir: tempfile::tempdir().unwrap(),
+            port: free_port(),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn out(&self) -> PathBuf {
+        self.path("out.jsonl")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.path("data")
+    }
+
+    /// Writes `logsieve.toml`: one file source on `include` (relative to the folder), extra
+    /// source keys, the seed rules, and a file sink.
+    pub fn write_config(&self, include: &str, source_extra: &str) -> PathBuf {
+        let rules = repo_path("config/rules.toml");
+        let config = format!(
+            r#"
+data_dir = "{data}"
+[server]
+address = "127.0.0.1:{port}"
+[[sources]]
+type = "file"
+name = "test"
+include = ["{include}"]
+glob_interval_ms = 100
+checkpoint_interval_ms = 200
+rotate_wait_ms = 1000
+{source_extra}
+[[tiers.route]]
+source = "LegacyCRM"
+to = "llm"
+[tiers.regex]
+rules = "{rules}"
+[[sinks]]
+type = "file"
+path = "{out}"
+"#,
+            data = self.data_dir().display(),
+            port = self.port,
+            include = self.path(include).display(),
+            rules = rules.display(),
+            out = self.out().display(),
+        );
+        let path = self.path("logsieve.toml");
+        fs::write(&path, config).unwrap();
+        path
+    }
+
+    pub fn start(&self, extra_args: &[&str]) -> Agent {
+        let agent = Agent::spawn(self, extra_args);
+        agent.wait_ready();
+        agent
+    }
+
+    /// `run --exit-on-eof`: runs until every file was read, and returns how it exited.
+    pub fn run_to_end(&self) -> (ExitStatus, String) {
+        Agent::spawn(self, &["--exit-on-eof"]).wait()
+    }
+
+    /// The delivered offset the checkpoint file records for each fingerprint.
+    pub fn checkpoint_offsets(&self) -> Vec<(String, u64)> {
+        let path = self.data_dir().join("test.checkpoints.json");
+        let Ok(bytes) = fs::read(&path) else {
+            return Vec::new();
+        };
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        json["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["path"].as_str().unwrap().to_string(),
+                    f["offset"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+pub struct Agent {
+    pub child: Child,
+    pub port: u16,
+    pub stderr: PathBuf,
+}
+
+impl Agent {
+    fn spawn(setup: &Setup, extra_args: &[&str]) -> Agent {
+        static STARTS: AtomicUsize = AtomicUsize::new(0);
+        let stderr = setup.path(&format!(
+            "stderr-{}.log",
+            STARTS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let child = Command::new(BIN)
+            .arg("run")
+            .arg("--config")
+            .arg(setup.path("logsieve.toml"))
+            .args(extra_args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&stderr).unwrap())
+            .spawn()
+            .expect("start logsieve");
+        Agent {
+            child,
+            port: setup.port,
+            stderr,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) = reqwest::blocking::get(self.url("/ready")) {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("logsieve not ready; stderr:\n{}", self.stderr_text());
+    }
+
+    pub fn metrics(&self) -> String {
+        reqwest::blocking::get(self.url("/metrics"))
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
+    /// The value of one metric line (name with labels, exactly as exposed), 0 when absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        metric_value(&self.metrics(), series)
+    }
+
+    pub fn signal(&self, signal: i32) {
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// SIGTERM, then wait (bounded) for the exit.
+    pub fn terminate(mut self) -> (ExitStatus, String) {
+        self.signal(libc::SIGTERM);
+        let status = wait_timeout(&mut self.child, Duration::from_secs(60));
+        (status, self.stderr_text())
+    }
+
+    /// Waits (bounded) for the agent to stop by itself.
+    pub fn wait(mut self) -> (ExitStatus, String) {
+        let status = wait_timeout(&mut self.child, Duration::from_secs(120));
+        (status, self.stderr_text())
+    }
+
+    pub fn stderr_text(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("logsieve did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0.0)
+}
+
+/// Every record the file sink wrote (a torn last line, if any, is ignored).
+pub fn records(path: &Path) -> Vec<serde_json::Value> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// How many times each message was written.
+pub fn message_counts(path: &Path) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for r in records(path) {
+        *counts
+            .entry(r["message"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+/// Number of complete lines in a file, cheaply.
+pub fn line_count(path: &Path) -> usize {
+    fs::read(path)
+        .map(|b| b.iter().filter(|&&c| c == b'\n').count())
+        .unwrap_or(0)
+}
+
+/// Polls until `done` holds, or panics after `limit` with `what`.
+pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        if Instant::now() > deadline {
+            panic!("timed out after {limit:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The i-th test line: unique, seed-like, and easy to find again.
+pub fn line(i: usize) -> String {
+    match i % 4 {
+        0 => format!("line {i:07} User User{i} logged in."),
+        1 => {
+            format!("line {i:07} GET /v2/servers/detail HTTP/1.1 status: 200 len: 1893 time: 0.26")
+        }
+        2 => format!("line {i:07} Backup completed successfully."),
+        _ => format!("line {i:07} Disk usage on node-{} at 91%", i % 7),
+    }
+}
