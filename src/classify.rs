@@ -13,6 +13,8 @@ pub struct CsvTable {
     rows: Vec<csv::StringRecord>,
     source: usize,
     message: usize,
+    /// An existing `target_label` column: overwritten, as the seed did, and kept as the truth.
+    label: Option<usize>,
 }
 
 /// Reads a CSV with `source` and `log_message` columns. The error says what is wrong with it.
@@ -36,6 +38,7 @@ pub fn read_csv(bytes: &[u8]) -> Result<CsvTable, String> {
     };
     let source = column("source")?;
     let message = column("log_message")?;
+    let label = column("target_label").ok();
     let mut rows = Vec::new();
     for (i, row) in reader.records().enumerate() {
         let mut row = row.map_err(|e| format!("row {}: {e}", i + 2))?;
@@ -70,6 +73,7 @@ pub fn read_csv(bytes: &[u8]) -> Result<CsvTable, String> {
         rows,
         source,
         message,
+        label,
     })
 }
 
@@ -104,18 +108,40 @@ impl CsvTable {
             .collect()
     }
 
-    /// The rows as given, with `target_label` and `tier` appended.
+    /// The input's own `target_label` per row, when it has one (a labelled set).
+    pub fn given_labels(&self) -> Option<Vec<&str>> {
+        let column = self.label?;
+        Some(
+            self.rows
+                .iter()
+                .map(|r| clean_value(r.get(column).unwrap_or_default()))
+                .collect(),
+        )
+    }
+
+    /// The rows as given, with `target_label` (replacing the input's, if any) and `tier`.
     pub fn write(&self, records: &[Record]) -> Vec<u8> {
         let mut writer = csv::Writer::from_writer(Vec::new());
         let mut header = self.headers.clone();
-        header.push_field("target_label");
+        if self.label.is_none() {
+            header.push_field("target_label");
+        }
         header.push_field("tier");
         writer.write_record(&header).expect("writing to memory");
         for (row, record) in self.rows.iter().zip(records) {
-            let mut row = row.clone();
-            row.push_field(&record.verdict.label);
-            row.push_field(record.verdict.tier.as_str());
-            writer.write_record(&row).expect("writing to memory");
+            let mut out = csv::StringRecord::new();
+            for (i, field) in row.iter().enumerate() {
+                out.push_field(if Some(i) == self.label {
+                    &record.verdict.label
+                } else {
+                    field
+                });
+            }
+            if self.label.is_none() {
+                out.push_field(&record.verdict.label);
+            }
+            out.push_field(record.verdict.tier.as_str());
+            writer.write_record(&out).expect("writing to memory");
         }
         writer.into_inner().expect("writing to memory")
     }

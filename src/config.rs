@@ -153,6 +153,66 @@ pub struct TiersConfig {
     pub route: Vec<RouteConfig>,
     #[serde(default)]
     pub regex: RegexConfig,
+    /// The model tier (MiniLM embeddings + logistic head); off when absent.
+    pub model: Option<ModelConfig>,
+    #[serde(default)]
+    pub cache: CacheConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// ONNX Runtime's shared library (from the onnxruntime wheel; scripts/fetch-models.sh).
+    #[serde(default = "default_onnxruntime")]
+    pub onnxruntime: PathBuf,
+    #[serde(default = "default_model")]
+    pub model: PathBuf,
+    #[serde(default = "default_tokenizer")]
+    pub tokenizer: PathBuf,
+    /// sha256 of each asset, checked before use.
+    #[serde(default = "default_checksums")]
+    pub checksums: PathBuf,
+    /// The trained logistic head (`logsieve train`).
+    #[serde(default = "default_head")]
+    pub head: PathBuf,
+    /// Below this probability a line escalates to the LLM tier.
+    #[serde(default = "default_threshold")]
+    pub threshold: f32,
+    /// Lines per ONNX run.
+    #[serde(default = "default_model_batch")]
+    pub batch_size: usize,
+    /// ONNX Runtime intra-op threads.
+    #[serde(default = "default_model_threads")]
+    pub threads: usize,
+}
+
+impl ModelConfig {
+    pub fn files(&self) -> crate::tiers::embed::ModelFiles {
+        crate::tiers::embed::ModelFiles {
+            onnxruntime: self.onnxruntime.clone(),
+            model: self.model.clone(),
+            tokenizer: self.tokenizer.clone(),
+            checksums: self.checksums.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Templates remembered (LRU); 0 turns the cache off.
+    #[serde(default = "default_cache_capacity")]
+    pub capacity: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            capacity: default_cache_capacity(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -560,6 +620,30 @@ fn check(config: &Config, p: &mut Problems<'_>) {
             "keep one",
         );
     }
+    if let Some(model) = config.tiers.model.as_ref().filter(|m| m.enabled) {
+        if !(0.0..=1.0).contains(&model.threshold) {
+            p.at(
+                None,
+                "tiers.model.threshold",
+                format!("{} is not a probability", model.threshold),
+                "use a value between 0 and 1, e.g. 0.5",
+            );
+        }
+        for (key, path) in [
+            ("tiers.model.onnxruntime", &model.onnxruntime),
+            ("tiers.model.model", &model.model),
+            ("tiers.model.tokenizer", &model.tokenizer),
+        ] {
+            if !path.is_file() {
+                p.at(
+                    None,
+                    key,
+                    format!("{} does not exist", path.display()),
+                    "run scripts/fetch-models.sh to fetch the model assets, or set [tiers.model] enabled = false",
+                );
+            }
+        }
+    }
     for route in &config.tiers.route {
         if route.source.get_ref().is_empty() {
             p.at(
@@ -694,6 +778,33 @@ fn default_max_lines() -> usize {
 }
 fn default_max_wait_ms() -> u64 {
     20
+}
+fn default_onnxruntime() -> PathBuf {
+    PathBuf::from("models/onnxruntime/libonnxruntime.so")
+}
+fn default_model() -> PathBuf {
+    PathBuf::from("models/minilm/model.onnx")
+}
+fn default_tokenizer() -> PathBuf {
+    PathBuf::from("models/minilm/tokenizer.json")
+}
+fn default_checksums() -> PathBuf {
+    PathBuf::from("models/SHA256SUMS")
+}
+fn default_head() -> PathBuf {
+    PathBuf::from("models/head.json")
+}
+fn default_threshold() -> f32 {
+    0.5
+}
+fn default_model_batch() -> usize {
+    32
+}
+fn default_model_threads() -> usize {
+    2
+}
+fn default_cache_capacity() -> usize {
+    100_000
 }
 fn default_sinks() -> Vec<SinkConfig> {
     vec![SinkConfig {

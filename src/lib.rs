@@ -12,3 +12,4 @@ pub mod server;
 pub mod sinks;
 pub mod sources;
 pub mod tiers;
+pub mod train;

@@ -46,6 +46,33 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
     },
+    /// Train the model tier's logistic head on a labelled CSV (log_message, target_label, source).
+    Train {
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Labelled CSV (repeat for several), e.g. ../shared/data/seed/synthetic_logs.csv
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
+        /// Where to write the head (the report goes beside it).
+        #[arg(long, default_value = "models/head.json")]
+        out: PathBuf,
+        /// Leave out rows the regex rules label, as the seed did (like-for-like report).
+        #[arg(long)]
+        like_seed: bool,
+        /// After the held-out report, fit again on every selected row (for the shipped model).
+        #[arg(long)]
+        all_rows: bool,
+        /// Share of each label held out for the report.
+        #[arg(long, default_value_t = 0.3)]
+        test_size: f64,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// L2 penalty (1/C in scikit-learn's terms; its default C = 1).
+        #[arg(long, default_value_t = 1.0)]
+        alpha: f64,
+        #[arg(long, default_value_t = 300)]
+        max_iterations: u64,
+    },
     /// Check a config and its rules; print what would run.
     Validate {
         #[arg(long, short)]
@@ -84,7 +111,32 @@ fn main() -> ExitCode {
             output,
             format,
         } => load(config).and_then(|loaded| classify_files(loaded, &input, &output, format)),
-        Command::Validate { config } => load(config).map(|loaded| print_plan(&loaded)),
+        Command::Train {
+            config,
+            data,
+            out,
+            like_seed,
+            all_rows,
+            test_size,
+            seed,
+            alpha,
+            max_iterations,
+        } => load(config).and_then(|loaded| {
+            logsieve::train::train(
+                &loaded,
+                &logsieve::train::TrainOptions {
+                    data,
+                    out,
+                    like_seed,
+                    all_rows,
+                    test_size,
+                    seed,
+                    alpha,
+                    max_iterations,
+                },
+            )
+        }),
+        Command::Validate { config } => load(config).and_then(|loaded| print_plan(&loaded)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -121,6 +173,9 @@ fn classify_files(loaded: Loaded, input: &str, output: &str, format: Format) -> 
         Format::Csv => {
             let table = classify::read_csv(&bytes).map_err(|p| anyhow::anyhow!("{input}: {p}"))?;
             let records = rt.block_on(classify::label_all(&tiers, table.events(), max_lines));
+            if let Some(given) = table.given_labels() {
+                print_accuracy(&loaded, &given, &records);
+            }
             (table.write(&records), records)
         }
         Format::Jsonl => {
@@ -150,7 +205,35 @@ fn classify_files(loaded: Loaded, input: &str, output: &str, format: Format) -> 
     Ok(())
 }
 
-fn print_plan(loaded: &Loaded) {
+/// For a labelled input: how many rows got the label the input gives, over all rows and over
+/// the rows not routed to the LLM (the seed's LegacyCRM rows).
+fn print_accuracy(loaded: &Loaded, given: &[&str], records: &[logsieve::event::Record]) {
+    let routed: Vec<&str> = loaded
+        .config
+        .tiers
+        .route
+        .iter()
+        .map(|r| r.source.get_ref().as_str())
+        .collect();
+    let (mut right, mut total, mut right_unrouted, mut unrouted) = (0, 0, 0, 0);
+    for (truth, record) in given.iter().zip(records) {
+        let ok = *truth == &*record.verdict.label;
+        total += 1;
+        right += ok as usize;
+        if !routed.contains(&&*record.event.source) {
+            unrouted += 1;
+            right_unrouted += ok as usize;
+        }
+    }
+    let share = |a: usize, b: usize| a as f64 / b.max(1) as f64;
+    eprintln!(
+        "accuracy against the input's target_label: {:.4} ({right}/{total}); rows not routed to the LLM: {:.4} ({right_unrouted}/{unrouted})",
+        share(right, total),
+        share(right_unrouted, unrouted)
+    );
+}
+
+fn print_plan(loaded: &Loaded) -> anyhow::Result<()> {
     let c = &loaded.config;
     println!("config: {} (valid)", loaded.origin);
     println!("data_dir: {}", c.data_dir.display());
@@ -212,4 +295,5 @@ fn print_plan(loaded: &Loaded) {
             ),
         }
     }
+    Ok(())
 }

@@ -10,8 +10,22 @@ use std::time::Duration;
 
 use common::*;
 
-/// What the seed rules (and routing) imply for `../shared/data/seed/test.csv`, row by row.
-const SEED_TEST_EXPECTED: [(&str, &str); 10] = [
+/// What the default config (rules, then the model) gives `../shared/data/seed/test.csv`.
+const SEED_TEST_WITH_MODEL: [(&str, &str); 10] = [
+    ("Security Alert", "model"),
+    ("User Action", "model"), // "User 12345 logged in." — the seed said Security Alert
+    ("System Notification", "regex"),
+    ("System Notification", "regex"),
+    ("HTTP Status", "model"),
+    ("Security Alert", "model"),
+    ("Unclassified", "fallback"), // LegacyCRM: routed to the LLM, which is not configured
+    ("Unclassified", "fallback"),
+    ("Unclassified", "fallback"),
+    ("Unclassified", "fallback"),
+];
+
+/// What the seed rules (and routing) alone imply for `../shared/data/seed/test.csv`.
+const SEED_TEST_RULES_ONLY: [(&str, &str); 10] = [
     ("Unclassified", "none"),
     ("Unclassified", "none"), // "User 12345 logged in." — no seed rule matches (the seed said Security Alert)
     ("System Notification", "regex"),
@@ -24,7 +38,7 @@ const SEED_TEST_EXPECTED: [(&str, &str); 10] = [
     ("Unclassified", "fallback"),
 ];
 
-fn check_labelled_seed_csv(csv_text: &str) {
+fn check_labelled_seed_csv(csv_text: &str, expected: [(&str, &str); 10]) {
     let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
     let headers = reader.headers().unwrap().clone();
     assert_eq!(
@@ -33,14 +47,14 @@ fn check_labelled_seed_csv(csv_text: &str) {
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
     assert_eq!(rows.len(), 10);
-    for (row, (label, tier)) in rows.iter().zip(SEED_TEST_EXPECTED) {
+    for (row, (label, tier)) in rows.iter().zip(expected) {
         assert_eq!((&row[2], &row[3]), (label, tier), "{:?}", &row[1]);
     }
     assert_eq!(&rows[0][0], "ModernCRM");
 }
 
 #[test]
-fn classify_labels_the_seed_test_csv_with_the_seed_rules() {
+fn classify_labels_the_seed_test_csv_with_the_rules_and_the_model() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.csv");
     let result = Command::new(BIN)
@@ -54,7 +68,7 @@ fn classify_labels_the_seed_test_csv_with_the_seed_rules() {
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(result.status.success(), "{stderr}");
     assert!(stderr.contains("classified 10 rows"), "{stderr}");
-    check_labelled_seed_csv(&fs::read_to_string(&out).unwrap());
+    check_labelled_seed_csv(&fs::read_to_string(&out).unwrap(), SEED_TEST_WITH_MODEL);
 }
 
 #[test]
@@ -121,7 +135,7 @@ fn post_classify_takes_the_seed_upload_and_rejects_what_is_not_a_seed_csv() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 200);
-    check_labelled_seed_csv(&response.text().unwrap());
+    check_labelled_seed_csv(&response.text().unwrap(), SEED_TEST_RULES_ONLY);
 
     // A raw text/csv body works the same.
     let response = client
@@ -131,7 +145,7 @@ fn post_classify_takes_the_seed_upload_and_rejects_what_is_not_a_seed_csv() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 200);
-    check_labelled_seed_csv(&response.text().unwrap());
+    check_labelled_seed_csv(&response.text().unwrap(), SEED_TEST_RULES_ONLY);
 
     // JSON in, JSON records out.
     let response = client

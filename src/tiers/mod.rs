@@ -1,12 +1,18 @@
 //! The tier chain: the cheapest tier first, each labelling what it can in a whole batch and
 //! leaving the rest for the next. Every tier sits behind the one small [`Tier`] trait, so the
 //! pipeline, `classify` and `POST /classify` share the same chain and know nothing of its parts.
-//! A line no tier decides leaves as `Unclassified` (tier `none`; a line meant for an LLM that
-//! is not there leaves as tier `fallback`, reason `llm_disabled`).
+//! A line no tier decides leaves as `Unclassified` (tier `none`); a line meant for an LLM that
+//! is not there leaves as tier `fallback` with the reason it escalated (`llm_disabled` when
+//! routed, `low_confidence` when the model was unsure, with its best guess's confidence).
 
+pub mod cache;
+pub mod embed;
+pub mod logistic;
+pub mod model;
 pub mod regex;
 pub mod route;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -15,14 +21,27 @@ use prometheus::{HistogramVec, IntCounterVec, Registry};
 use crate::event::{Event, Record, TierName, Verdict};
 use crate::metrics;
 
+/// Why a line goes to the LLM tier.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Escalation {
+    /// A route sends its source straight there.
+    Routed,
+    /// The model's best label was below the threshold.
+    LowConfidence { label: Arc<str>, confidence: f32 },
+    /// The model could not run on it.
+    ModelFailed,
+}
+
 /// One line on its way through the tiers.
 #[derive(Debug)]
 pub struct Pending {
     pub event: Event,
     /// Set by the tier that decides; later tiers skip decided lines.
     pub verdict: Option<Verdict>,
-    /// Routed (or escalated) past the cheaper tiers, to the LLM.
-    pub to_llm: bool,
+    /// Set when the line skips the remaining cheap tiers, bound for the LLM.
+    pub to_llm: Option<Escalation>,
+    /// The line's template, once a tier computed it.
+    pub template: Option<String>,
 }
 
 impl Pending {
@@ -30,13 +49,33 @@ impl Pending {
         Pending {
             event,
             verdict: None,
-            to_llm: false,
+            to_llm: None,
+            template: None,
         }
     }
 
     /// Undecided and not on its way to the LLM: what the rules and the model look at.
     pub fn is_open(&self) -> bool {
-        self.verdict.is_none() && !self.to_llm
+        self.verdict.is_none() && self.to_llm.is_none()
+    }
+
+    pub fn escalate(&mut self, why: Escalation) {
+        self.to_llm = Some(why);
+    }
+
+    /// The verdict for a line no tier decided.
+    fn undecided(&self) -> Verdict {
+        match &self.to_llm {
+            None => Verdict::fallback(TierName::None, None),
+            Some(Escalation::Routed) => Verdict::fallback(TierName::Fallback, Some("llm_disabled")),
+            Some(Escalation::LowConfidence { confidence, .. }) => Verdict {
+                confidence: Some(*confidence),
+                ..Verdict::fallback(TierName::Fallback, Some("low_confidence"))
+            },
+            Some(Escalation::ModelFailed) => {
+                Verdict::fallback(TierName::Fallback, Some("model_error"))
+            }
+        }
     }
 }
 
@@ -92,17 +131,11 @@ impl Tiers {
                 .with_label_values(&[tier.name().as_str()])
                 .observe(started.elapsed().as_secs_f64());
         }
-        let mut counted: Vec<((std::sync::Arc<str>, TierName), u64)> = Vec::new();
+        let mut counted: Vec<((Arc<str>, TierName), u64)> = Vec::new();
         let records: Vec<Record> = batch
             .into_iter()
-            .map(|p| {
-                let verdict = p.verdict.unwrap_or_else(|| {
-                    if p.to_llm {
-                        Verdict::fallback(TierName::Fallback, Some("llm_disabled"))
-                    } else {
-                        Verdict::fallback(TierName::None, None)
-                    }
-                });
+            .map(|mut p| {
+                let verdict = p.verdict.take().unwrap_or_else(|| p.undecided());
                 match counted
                     .iter_mut()
                     .find(|((l, t), _)| *t == verdict.tier && **l == *verdict.label)
@@ -126,11 +159,37 @@ impl Tiers {
     }
 }
 
-/// The chain a configuration asks for: routing, then the rules.
+/// The chain a configuration asks for: routing, the rules, then (when configured) the template
+/// cache and the model.
 pub fn from_config(loaded: &crate::config::Loaded, registry: &Registry) -> anyhow::Result<Tiers> {
-    let chain: Vec<Box<dyn Tier>> = vec![
-        Box::new(route::RouteTier::new(&loaded.config.tiers.route)),
+    let tiers = &loaded.config.tiers;
+    let mut chain: Vec<Box<dyn Tier>> = vec![
+        Box::new(route::RouteTier::new(&tiers.route)),
         Box::new(regex::RegexTier::new(&loaded.rules)?),
     ];
+    if let Some(model) = tiers.model.as_ref().filter(|m| m.enabled) {
+        let head = logistic::Head::load(&model.head)?;
+        if let Some(unknown) = head
+            .labels
+            .iter()
+            .find(|l| !crate::config::is_known_label(&loaded.config.labels, l))
+        {
+            anyhow::bail!(
+                "{}: the head knows label `{unknown}`, which is not in the config's labels",
+                model.head.display()
+            );
+        }
+        let embedder = embed::Embedder::load(&model.files(), model.threads, model.batch_size)?;
+        let cache = cache::TemplateCache::new(tiers.cache.capacity, registry);
+        if tiers.cache.capacity > 0 {
+            chain.push(Box::new(cache::CacheTier::new(cache.clone())));
+        }
+        chain.push(Box::new(model::ModelTier::new(
+            embedder,
+            head,
+            model.threshold,
+            cache,
+        )));
+    }
     Ok(Tiers::new(chain, registry))
 }

@@ -163,7 +163,7 @@ mod tests {
             Pending::new(event("Backup completed successfully.")),
             Pending::new(event("nothing to see")),
         ];
-        batch[1].to_llm = true;
+        batch[1].escalate(super::super::Escalation::Routed);
         tier.label(&mut batch).await;
         assert_eq!(
             batch[0].verdict.as_ref().unwrap().rule.as_deref(),

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
-use super::{Pending, Tier};
+use super::{Escalation, Pending, Tier};
 use crate::config::{RouteConfig, RouteTarget};
 use crate::event::TierName;
 
@@ -37,7 +37,7 @@ impl Tier for RouteTier {
         }
         for pending in batch.iter_mut().filter(|p| p.is_open()) {
             if self.to_llm.contains(&*pending.event.source) {
-                pending.to_llm = true;
+                pending.escalate(Escalation::Routed);
             }
         }
     }
