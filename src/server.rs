@@ -120,7 +120,11 @@ async fn classify_upload(
         };
         let records =
             classify::label_all(&state.tiers, classify::json_events(rows), state.max_lines).await;
-        return axum::Json(records).into_response();
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            crate::event::json_array(&records),
+        )
+            .into_response();
     }
     let csv_bytes = if content_type.starts_with("multipart/form-data") {
         let mut multipart = match Multipart::from_request(request, &()).await {

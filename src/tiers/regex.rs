@@ -27,6 +27,11 @@ impl RegexTier {
 
     /// The first rule matching `message`, if any.
     pub fn first_match(&self, message: &str) -> Option<&Rule> {
+        // Most lines match no rule; `is_match` rejects them with a literal prefilter, without
+        // the overlapping search `matches` needs to find every rule that matches.
+        if !self.set.is_match(message) {
+            return None;
+        }
         self.set
             .matches(message)
             .iter()
