@@ -70,28 +70,26 @@ fn embed_child(threads: usize, batch: usize) {
     println!("{}", labelled as f64 / started.elapsed().as_secs_f64());
 }
 
-/// Runs `cmd` and returns (stdout, peak RSS in MiB).
+/// Runs `cmd` and returns (stdout, peak RSS in MiB). `wait4` alone reaps the child, so the
+/// peak RSS it reports is the child's own.
 fn run_measured(cmd: &mut Command) -> (String, f64) {
-    let child = cmd
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below
+    let mut child = cmd
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn");
     let pid = child.id() as i32;
-    let output = std::thread::spawn(move || child.wait_with_output());
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut text).map(|_| text)
+    });
     let mut status = 0;
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // wait4 reaps the child and reports its peak RSS; wait_with_output then sees it gone.
     unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    let out = output
-        .join()
-        .expect("join")
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    (
-        String::from_utf8_lossy(&out).to_string(),
-        usage.ru_maxrss as f64 / 1024.0,
-    )
+    let out = reader.join().expect("join").unwrap_or_default();
+    (out, usage.ru_maxrss as f64 / 1024.0)
 }
 
 fn loaded(capacity: usize) -> Loaded {
@@ -202,18 +200,33 @@ fn main() {
     );
     println!("- Command: `cargo bench --bench model`; model: all-MiniLM-L6-v2 fp32 (ONNX Runtime 1.31.1), seed's `bert` lines\n");
 
+    let only = std::env::var("LOGSIEVE_BENCH_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "1" {
+        embedder_table(&exe);
+    }
+    if only.is_empty() || only == "2" {
+        classify_table();
+    }
+    if only.is_empty() || only == "3" {
+        cache_table();
+    }
+}
+
+fn embedder_table(exe: &std::path::Path) {
     println!("### 1. Embedder + head alone (512 lines, after a warm-up batch)\n");
     println!("| threads | batch | lines/s | peak RSS MiB |\n|--:|--:|--:|--:|");
     for threads in [1, 2] {
         for batch in [1, 16, 64] {
             let (out, rss) = run_measured(
-                Command::new(&exe).env("LOGSIEVE_BENCH_EMBED_CHILD", format!("{threads},{batch}")),
+                Command::new(exe).env("LOGSIEVE_BENCH_EMBED_CHILD", format!("{threads},{batch}")),
             );
             let rate: f64 = out.trim().parse().unwrap_or(f64::NAN);
             println!("| {threads} | {batch} | {rate:.0} | {rss:.0} |");
         }
     }
+}
 
+fn classify_table() {
     println!("\n### 2. `classify` on the 2410-row synthetic set\n");
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_logsieve"));
     let started = Instant::now();
@@ -240,7 +253,13 @@ fn main() {
         "| in process, warm cache | {warm:.0} | {:.0}× | |",
         warm / SEED_ROWS_PER_SECOND
     );
+}
 
+fn cache_table() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     println!("\n### 3. 20,000 lines, 95% from 200 templates\n");
     let with_cache = rt.block_on(label_rate(&tiers(100_000), repeating_stream(20_000)));
     let without = rt.block_on(label_rate(&tiers(0), repeating_stream(20_000)));

@@ -22,7 +22,8 @@ pub struct Batcher {
     chunks: mpsc::Receiver<Chunk>,
     max_lines: usize,
     max_wait: Duration,
-    carry: Option<Chunk>,
+    /// The rest of a chunk larger than a batch, taken from the front without shifting it.
+    carry: Option<(std::vec::IntoIter<Event>, Ack)>,
 }
 
 impl Batcher {
@@ -37,13 +38,15 @@ impl Batcher {
 
     /// The next batch; `None` once every source has finished and everything was handed out.
     pub async fn next(&mut self) -> Option<Batch> {
-        let first = match self.carry.take() {
-            Some(chunk) => chunk,
-            None => self.chunks.recv().await?,
-        };
         let deadline = Instant::now() + self.max_wait;
         let mut batch = Batch::default();
-        self.add(&mut batch, first);
+        match self.carry.take() {
+            Some((events, ack)) => self.add(&mut batch, events, ack),
+            None => {
+                let chunk = self.chunks.recv().await?;
+                self.add(&mut batch, chunk.events.into_iter(), chunk.ack);
+            }
+        }
         while batch.events.len() < self.max_lines && self.carry.is_none() {
             let chunk = match self.chunks.try_recv() {
                 Ok(chunk) => chunk,
@@ -55,23 +58,22 @@ impl Batcher {
                     }
                 }
             };
-            self.add(&mut batch, chunk);
+            self.add(&mut batch, chunk.events.into_iter(), chunk.ack);
         }
         Some(batch)
     }
 
-    /// Takes what fits of `chunk`; the rest waits for the next batch with its own ack clone.
-    fn add(&mut self, batch: &mut Batch, mut chunk: Chunk) {
+    /// Takes what fits of a chunk's events; the rest waits for the next batch with its own
+    /// ack clone.
+    fn add(&mut self, batch: &mut Batch, mut events: std::vec::IntoIter<Event>, ack: Ack) {
         let room = self.max_lines - batch.events.len();
-        if chunk.events.len() > room {
-            let rest = chunk.events.split_off(room);
-            self.carry = Some(Chunk {
-                events: rest,
-                ack: chunk.ack.clone(),
-            });
+        if events.len() > room {
+            batch.events.extend(events.by_ref().take(room));
+            self.carry = Some((events, ack.clone()));
+        } else {
+            batch.events.extend(events);
         }
-        batch.events.append(&mut chunk.events);
-        batch.acks.push(chunk.ack);
+        batch.acks.push(ack);
     }
 }
 

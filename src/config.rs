@@ -50,6 +50,17 @@ pub struct Config {
     pub sinks: Vec<SinkConfig>,
 }
 
+impl Config {
+    /// Sources that routing sends straight to the LLM.
+    pub fn routed_sources(&self) -> Vec<&str> {
+        self.tiers
+            .route
+            .iter()
+            .map(|r| r.source.get_ref().as_str())
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {

@@ -50,28 +50,8 @@ enum Command {
     Train {
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// Labelled CSV (repeat for several), e.g. ../shared/data/seed/synthetic_logs.csv
-        #[arg(long, required = true)]
-        data: Vec<PathBuf>,
-        /// Where to write the head (the report goes beside it).
-        #[arg(long, default_value = "models/head.json")]
-        out: PathBuf,
-        /// Leave out rows the regex rules label, as the seed did (like-for-like report).
-        #[arg(long)]
-        like_seed: bool,
-        /// After the held-out report, fit again on every selected row (for the shipped model).
-        #[arg(long)]
-        all_rows: bool,
-        /// Share of each label held out for the report.
-        #[arg(long, default_value_t = 0.3)]
-        test_size: f64,
-        #[arg(long, default_value_t = 42)]
-        seed: u64,
-        /// L2 penalty (1/C in scikit-learn's terms; its default C = 1).
-        #[arg(long, default_value_t = 1.0)]
-        alpha: f64,
-        #[arg(long, default_value_t = 300)]
-        max_iterations: u64,
+        #[command(flatten)]
+        options: logsieve::train::TrainOptions,
     },
     /// Check a config and its rules; print what would run.
     Validate {
@@ -111,31 +91,9 @@ fn main() -> ExitCode {
             output,
             format,
         } => load(config).and_then(|loaded| classify_files(loaded, &input, &output, format)),
-        Command::Train {
-            config,
-            data,
-            out,
-            like_seed,
-            all_rows,
-            test_size,
-            seed,
-            alpha,
-            max_iterations,
-        } => load(config).and_then(|loaded| {
-            logsieve::train::train(
-                &loaded,
-                &logsieve::train::TrainOptions {
-                    data,
-                    out,
-                    like_seed,
-                    all_rows,
-                    test_size,
-                    seed,
-                    alpha,
-                    max_iterations,
-                },
-            )
-        }),
+        Command::Train { config, options } => {
+            load(config).and_then(|loaded| logsieve::train::train(&loaded, &options))
+        }
         Command::Validate { config } => load(config).and_then(|loaded| print_plan(&loaded)),
     };
     match result {
@@ -208,13 +166,7 @@ fn classify_files(loaded: Loaded, input: &str, output: &str, format: Format) -> 
 /// For a labelled input: how many rows got the label the input gives, over all rows and over
 /// the rows not routed to the LLM (the seed's LegacyCRM rows).
 fn print_accuracy(loaded: &Loaded, given: &[&str], records: &[logsieve::event::Record]) {
-    let routed: Vec<&str> = loaded
-        .config
-        .tiers
-        .route
-        .iter()
-        .map(|r| r.source.get_ref().as_str())
-        .collect();
+    let routed = loaded.config.routed_sources();
     let (mut right, mut total, mut right_unrouted, mut unrouted) = (0, 0, 0, 0);
     for (truth, record) in given.iter().zip(records) {
         let ok = *truth == &*record.verdict.label;

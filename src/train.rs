@@ -23,16 +23,29 @@ use crate::tiers::embed::{Embedder, DIM};
 use crate::tiers::logistic::Head;
 use crate::tiers::regex::RegexTier;
 
+#[derive(Debug, clap::Args)]
 pub struct TrainOptions {
-    /// Labelled CSVs, read in order.
+    /// Labelled CSV (repeat for several), e.g. ../shared/data/seed/synthetic_logs.csv
+    #[arg(long, required = true)]
     pub data: Vec<PathBuf>,
+    /// Where to write the head (the report goes beside it).
+    #[arg(long, default_value = "models/head.json")]
     pub out: PathBuf,
+    /// Leave out rows the regex rules label, as the seed did (like-for-like report).
+    #[arg(long)]
     pub like_seed: bool,
-    /// After the held-out report, fit again on every selected row (the shipped model).
+    /// After the held-out report, fit again on every selected row (for the shipped model).
+    #[arg(long)]
     pub all_rows: bool,
+    /// Share of each label held out for the report.
+    #[arg(long, default_value_t = 0.3)]
     pub test_size: f64,
+    #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// L2 penalty (1/C in scikit-learn's terms; its default C = 1).
+    #[arg(long, default_value_t = 1.0)]
     pub alpha: f64,
+    #[arg(long, default_value_t = 300)]
     pub max_iterations: u64,
 }
 
@@ -193,13 +206,7 @@ fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
 
 /// The rows the head learns from (see the module doc).
 fn select(loaded: &Loaded, rows: Vec<Row>, like_seed: bool) -> anyhow::Result<Vec<Row>> {
-    let routed: BTreeSet<&str> = loaded
-        .config
-        .tiers
-        .route
-        .iter()
-        .map(|r| r.source.get_ref().as_str())
-        .collect();
+    let routed: BTreeSet<&str> = loaded.config.routed_sources().into_iter().collect();
     let llm_labels: BTreeSet<String> = rows
         .iter()
         .filter(|r| routed.contains(r.source.as_str()))

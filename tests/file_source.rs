@@ -125,22 +125,25 @@ fn offsets_by_message(total: usize) -> HashMap<String, u64> {
         .collect()
 }
 
-#[test]
-fn kill_9_replays_only_what_was_delivered_after_the_last_checkpoint() {
-    const TOTAL: usize = 150_000;
+/// An agent following `app.log` while a thread writes `total` lines into it; returns once
+/// `before` lines are in the output.
+fn streaming(total: usize, before: usize) -> (Setup, Agent, std::thread::JoinHandle<()>) {
     let setup = Setup::new();
     let log = setup.path("app.log");
     File::create(&log).unwrap();
     setup.write_config("app.log", "");
     let agent = setup.start(&[]);
-
-    let writer = {
-        let log = log.clone();
-        std::thread::spawn(move || write_slowly(&log, 0, TOTAL))
-    };
+    let writer = std::thread::spawn(move || write_slowly(&log, 0, total));
     wait_until(Duration::from_secs(60), "some output", || {
-        line_count(&setup.out()) > 40_000
+        line_count(&setup.out()) > before
     });
+    (setup, agent, writer)
+}
+
+#[test]
+fn kill_9_replays_only_what_was_delivered_after_the_last_checkpoint() {
+    const TOTAL: usize = 150_000;
+    let (setup, agent, writer) = streaming(TOTAL, 40_000);
     agent.kill9();
     let checkpoint = setup.checkpoint_offsets();
     assert_eq!(checkpoint.len(), 1, "{checkpoint:?}");
@@ -191,19 +194,7 @@ fn kill_9_replays_only_what_was_delivered_after_the_last_checkpoint() {
 #[test]
 fn sigterm_drains_writes_checkpoints_and_a_restart_repeats_nothing() {
     const TOTAL: usize = 100_000;
-    let setup = Setup::new();
-    let log = setup.path("app.log");
-    File::create(&log).unwrap();
-    setup.write_config("app.log", "");
-    let agent = setup.start(&[]);
-
-    let writer = {
-        let log = log.clone();
-        std::thread::spawn(move || write_slowly(&log, 0, TOTAL))
-    };
-    wait_until(Duration::from_secs(60), "some output", || {
-        line_count(&setup.out()) > 20_000
-    });
+    let (setup, agent, writer) = streaming(TOTAL, 20_000);
     let (status, stderr) = agent.terminate();
     assert!(status.success(), "SIGTERM exits 0: {status:?}\n{stderr}");
 

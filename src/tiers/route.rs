@@ -1,8 +1,6 @@
 //! Routing by source, the seed's first decision: lines from a listed source (the seed's
 //! `LegacyCRM`) skip the rules and the model and go straight to the LLM tier.
 
-use std::collections::HashSet;
-
 use async_trait::async_trait;
 
 use super::{Escalation, Pending, Tier};
@@ -10,7 +8,8 @@ use crate::config::{RouteConfig, RouteTarget};
 use crate::event::TierName;
 
 pub struct RouteTier {
-    to_llm: HashSet<String>,
+    /// Sources sent to the LLM. A handful at most: a scan beats hashing every line's source.
+    to_llm: Vec<String>,
 }
 
 impl RouteTier {
@@ -36,7 +35,8 @@ impl Tier for RouteTier {
             return;
         }
         for pending in batch.iter_mut().filter(|p| p.is_open()) {
-            if self.to_llm.contains(&*pending.event.source) {
+            let source: &str = &pending.event.source;
+            if self.to_llm.iter().any(|s| s == source) {
                 pending.escalate(Escalation::Routed);
             }
         }
