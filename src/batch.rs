@@ -1,6 +1,7 @@
 //! The batcher: gathers source chunks into micro-batches of at most `max_lines` lines, closing a
 //! batch early when `max_wait` has passed since its first line. The model tier runs once per
 //! batch; cheap tiers don't care. A chunk split across two batches is acknowledged by both.
+//! [`Acks::for_line`] finds the chunk of one line, for a line that leaves on its own (the LLM's).
 
 use std::time::Duration;
 
@@ -15,7 +16,23 @@ use crate::sources::Chunk;
 #[derive(Debug, Default)]
 pub struct Batch {
     pub events: Vec<Event>,
-    pub acks: Vec<Ack>,
+    pub acks: Acks,
+}
+
+/// The acknowledgements of a batch's chunks, in line order.
+#[derive(Debug, Default)]
+pub struct Acks {
+    pub chunks: Vec<Ack>,
+    /// `ends[i]`: the index just past chunk i's last line in the batch.
+    ends: Vec<usize>,
+}
+
+impl Acks {
+    /// A claim on the chunk that line `line` of the batch came from.
+    pub fn for_line(&self, line: usize) -> Ack {
+        let chunk = self.ends.partition_point(|&end| end <= line);
+        self.chunks[chunk.min(self.chunks.len() - 1)].clone()
+    }
 }
 
 pub struct Batcher {
@@ -73,7 +90,8 @@ impl Batcher {
         } else {
             batch.events.extend(events);
         }
-        batch.acks.push(ack);
+        batch.acks.chunks.push(ack);
+        batch.acks.ends.push(batch.events.len());
     }
 }
 
@@ -119,7 +137,7 @@ mod tests {
         assert_eq!(second.events[0].message, "line 3");
         assert!(batcher.next().await.is_none());
 
-        for ack in first.acks {
+        for ack in first.acks.chunks {
             ack.delivered();
         }
         assert_eq!(
@@ -127,7 +145,7 @@ mod tests {
             ChunkState::InFlight,
             "the second half is not delivered"
         );
-        for ack in second.acks {
+        for ack in second.acks.chunks {
             ack.delivered();
         }
         assert_eq!(receipt.state(), ChunkState::Delivered);
@@ -165,6 +183,33 @@ mod tests {
         drop(tx);
         let batch = batcher.next().await.unwrap();
         assert_eq!(batch.events.len(), 8);
-        assert_eq!(batch.acks.len(), 4);
+        assert_eq!(batch.acks.chunks.len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_line_finds_the_ack_of_its_own_chunk() {
+        let (tx, rx) = mpsc::channel(8);
+        let mut batcher = Batcher::new(rx, 10, Duration::from_secs(3600));
+        let mut receipts = Vec::new();
+        for n in [2, 3] {
+            let (ack, receipt) = track();
+            receipts.push(receipt);
+            tx.send(Chunk {
+                events: events(n),
+                ack,
+            })
+            .await
+            .unwrap();
+        }
+        drop(tx);
+        let batch = batcher.next().await.unwrap();
+        let held = batch.acks.for_line(2); // the second chunk's first line
+        for ack in batch.acks.chunks {
+            ack.delivered();
+        }
+        assert_eq!(receipts[0].state(), ChunkState::Delivered);
+        assert_eq!(receipts[1].state(), ChunkState::InFlight);
+        held.delivered();
+        assert_eq!(receipts[1].state(), ChunkState::Delivered);
     }
 }

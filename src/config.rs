@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 /// The file `run`, `classify` and `validate` read when `--config` is not given.
@@ -56,7 +56,7 @@ impl Config {
         self.tiers
             .route
             .iter()
-            .map(|r| r.source.get_ref().as_str())
+            .filter_map(|r| r.source.as_ref().map(|s| s.get_ref().as_str()))
             .collect()
     }
 }
@@ -168,6 +168,8 @@ pub struct TiersConfig {
     pub model: Option<ModelConfig>,
     #[serde(default)]
     pub cache: CacheConfig,
+    /// The LLM tier; off when absent, disabled, or its API key is not there.
+    pub llm: Option<LlmConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -236,8 +238,148 @@ pub enum RouteTarget {
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     /// Lines whose `source` equals this go straight to `to`, skipping the cheaper tiers.
-    pub source: Spanned<String>,
+    pub source: Option<Spanned<String>>,
+    /// Or (when `source` is not given) lines whose message matches this regex.
+    pub message: Option<Spanned<String>>,
     pub to: RouteTarget,
+    /// The labels the LLM may choose from for these lines [default: every label].
+    pub labels: Option<Vec<Spanned<String>>>,
+}
+
+impl RouteConfig {
+    /// The labels the LLM may give lines of this route.
+    pub fn allowed_labels<'a>(&'a self, all: &'a [String]) -> Vec<&'a str> {
+        match &self.labels {
+            Some(labels) => labels.iter().map(|l| l.get_ref().as_str()).collect(),
+            None => all.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// How the LLM is asked to keep to the label set; servers differ (see the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Constrain {
+    /// OpenAI's `response_format: {type: json_schema}` with an enum (OpenAI, Groq, vLLM).
+    JsonSchema,
+    /// `response_format: {type: json_object, schema}` (llama.cpp's server).
+    JsonObject,
+    /// A GBNF `grammar` (llama.cpp's server).
+    Grammar,
+    /// Free text, parsed.
+    None,
+}
+
+/// What happens to a line bound for the LLM when its queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFull {
+    /// Emit it at once as `Unclassified`, reason `llm_queue_full`: the stream never waits.
+    Fallback,
+    /// Wait for room: backpressure on the sources.
+    Block,
+}
+
+/// `[tiers.llm]`: an OpenAI-compatible `/chat/completions` endpoint behind a bounded queue.
+/// Every key can be set from the environment as `LOGSIEVE_LLM_<KEY>` (e.g.
+/// `LOGSIEVE_LLM_BASE_URL`), which wins over the file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LlmConfig {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Up to and including `/v1`: `/chat/completions` is appended.
+    #[serde(default = "default_llm_base_url")]
+    pub base_url: String,
+    #[serde(default = "default_llm_model")]
+    pub model: String,
+    /// The environment variable holding the API key; "" for a server without one.
+    #[serde(default = "default_llm_api_key_env")]
+    pub api_key_env: String,
+    /// Or a file holding the key (a mounted secret); wins over `api_key_env`.
+    pub api_key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub temperature: f32,
+    #[serde(default = "default_llm_max_tokens")]
+    pub max_tokens: u32,
+    /// One attempt's timeout.
+    #[serde(default = "default_llm_timeout_ms")]
+    pub timeout_ms: u64,
+    /// All attempts at one line, retries and waits included.
+    #[serde(default = "default_llm_deadline_ms")]
+    pub deadline_ms: u64,
+    /// Extra request headers (e.g. an organisation id).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    #[serde(default = "default_llm_constrain")]
+    pub constrain: Constrain,
+    /// The user message; `{labels}`, `{message}` and `{source}` are filled in.
+    #[serde(default = "default_llm_prompt")]
+    pub prompt: String,
+    /// Lines waiting for or at the LLM; beyond it `on_full` applies.
+    #[serde(default = "default_llm_queue_capacity")]
+    pub queue_capacity: usize,
+    /// Concurrent requests.
+    #[serde(default = "default_llm_max_in_flight")]
+    pub max_in_flight: usize,
+    #[serde(default = "default_llm_on_full")]
+    pub on_full: OnFull,
+    /// Retries of a line after a 5xx, a timeout, a refused connection or a 429.
+    #[serde(default = "default_llm_max_retries")]
+    pub max_retries: u32,
+    /// First backoff; doubled per retry (with jitter), capped at `backoff_max_ms`.
+    #[serde(default = "default_llm_backoff_ms")]
+    pub backoff_ms: u64,
+    #[serde(default = "default_llm_backoff_max_ms")]
+    pub backoff_max_ms: u64,
+    /// Consecutive failed lines that open the circuit breaker.
+    #[serde(default = "default_llm_breaker_failures")]
+    pub breaker_failures: u32,
+    /// How long the breaker stays open before one probe is let through.
+    #[serde(default = "default_llm_breaker_open_ms")]
+    pub breaker_open_ms: u64,
+    /// Keep the records of a batch in order: wait for the batch's LLM answers before writing
+    /// any of it (a slow LLM then slows the stream).
+    #[serde(default)]
+    pub ordered: bool,
+    /// Keep LLM verdicts in `data_dir/llm-cache.jsonl` so a restart does not ask again.
+    #[serde(default = "yes")]
+    pub persist_cache: bool,
+    /// Append `source,log_message,target_label` for each LLM verdict (one per template), for
+    /// `logsieve train` to learn from.
+    pub verdicts_out: Option<PathBuf>,
+}
+
+impl LlmConfig {
+    /// The API key, from `api_key_file` or `api_key_env`. `Ok(None)`: the server takes none.
+    /// The key itself never appears in an error.
+    pub fn api_key(&self) -> Result<Option<String>, String> {
+        if let Some(file) = &self.api_key_file {
+            return match std::fs::read_to_string(file) {
+                Ok(k) if !k.trim().is_empty() => Ok(Some(k.trim().to_string())),
+                Ok(_) => Err(format!("api_key_file {} is empty", file.display())),
+                Err(e) => Err(format!("cannot read api_key_file {}: {e}", file.display())),
+            };
+        }
+        if self.api_key_env.is_empty() {
+            return Ok(None);
+        }
+        match std::env::var(&self.api_key_env) {
+            Ok(k) if !k.trim().is_empty() => Ok(Some(k.trim().to_string())),
+            _ => Err(format!("{} is not set", self.api_key_env)),
+        }
+    }
+
+    /// Why the tier is off, or `None` when it runs.
+    pub fn off_because(&self) -> Option<String> {
+        if !self.enabled {
+            return Some("disabled in [tiers.llm]".into());
+        }
+        if self.base_url.trim().is_empty() {
+            return Some("no base_url".into());
+        }
+        self.api_key().err()
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -425,6 +567,9 @@ fn load_str(text: &str, file: &str, rules_at: RulesAt<'_>) -> Result<Loaded, Con
     let mut config: Config =
         toml::from_str(text).map_err(|e| ConfigErrors(vec![parse_error(file, text, e)]))?;
     apply_env(&mut config);
+    if let Err(e) = apply_llm_env(&mut config) {
+        return Err(ConfigErrors(vec![e]));
+    }
     let mut problems = Problems {
         file,
         text,
@@ -485,6 +630,68 @@ fn apply_env(config: &mut Config) {
         let span = config.server.address.span();
         config.server.address = Spanned::new(span, address);
     }
+}
+
+/// Keys of `[tiers.llm]` whose environment value is always taken as a string.
+const LLM_STRING_KEYS: &[&str] = &[
+    "base_url",
+    "model",
+    "api_key_env",
+    "api_key_file",
+    "constrain",
+    "prompt",
+    "on_full",
+    "verdicts_out",
+];
+
+/// `LOGSIEVE_LLM_<KEY>` sets `[tiers.llm] <key>` (creating the section when absent). Values
+/// are TOML (`true`, `5000`, `{ X-Org = "a" }`), except for the string keys, taken as written.
+fn apply_llm_env(config: &mut Config) -> Result<(), ConfigError> {
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter_map(|(k, v)| Some((k.strip_prefix("LOGSIEVE_LLM_")?.to_lowercase(), v)))
+        .collect();
+    if vars.is_empty() {
+        return Ok(());
+    }
+    vars.sort();
+    let env_error = |key: &str, problem: String, fix: &str| ConfigError {
+        file: "environment".into(),
+        line: None,
+        key: format!("LOGSIEVE_LLM_{}", key.to_uppercase()),
+        problem,
+        fix: fix.into(),
+    };
+    let mut table = match &config.tiers.llm {
+        Some(llm) => toml::Table::try_from(llm).expect("LlmConfig serializes"),
+        None => toml::Table::new(),
+    };
+    for (key, value) in vars {
+        let parsed = if LLM_STRING_KEYS.contains(&key.as_str()) {
+            toml::Value::String(value)
+        } else {
+            match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+                Ok(mut t) => t.remove("v").expect("parsed v"),
+                Err(_) => {
+                    return Err(env_error(
+                        &key,
+                        format!("`{value}` is not a TOML value"),
+                        "write a number, true/false, or an inline table",
+                    ))
+                }
+            }
+        };
+        table.insert(key, parsed);
+    }
+    config.tiers.llm = Some(toml::Value::Table(table).try_into().map_err(
+        |e: toml::de::Error| {
+            env_error(
+                "*",
+                e.message().to_string(),
+                "check the LOGSIEVE_LLM_* variables against [tiers.llm] in the README",
+            )
+        },
+    )?);
+    Ok(())
 }
 
 fn check(config: &Config, p: &mut Problems<'_>) {
@@ -655,14 +862,85 @@ fn check(config: &Config, p: &mut Problems<'_>) {
             }
         }
     }
-    for route in &config.tiers.route {
-        if route.source.get_ref().is_empty() {
-            p.at(
-                Some(route.source.span()),
-                "tiers.route.source",
+    for (i, route) in config.tiers.route.iter().enumerate() {
+        let key = |k: &str| format!("tiers.route[{i}].{k}");
+        match (&route.source, &route.message) {
+            (Some(source), _) if source.get_ref().is_empty() => p.at(
+                Some(source.span()),
+                &key("source"),
                 "is empty".into(),
                 "name the source, e.g. \"LegacyCRM\"",
-            );
+            ),
+            (Some(source), Some(_)) => p.at(
+                Some(source.span()),
+                &key("source"),
+                "a route takes `source` or `message`, not both".into(),
+                "split it into two routes",
+            ),
+            (None, None) => p.at(
+                None,
+                &key("source"),
+                "a route needs `source` or `message`".into(),
+                "add source = \"LegacyCRM\" or message = \"^legacy:\"",
+            ),
+            (None, Some(message)) => {
+                if let Err(e) = regex::Regex::new(message.get_ref()) {
+                    let detail = e.to_string().lines().last().unwrap_or_default().to_string();
+                    p.at(
+                        Some(message.span()),
+                        &key("message"),
+                        format!("`{}` does not compile: {detail}", message.get_ref()),
+                        "fix the regex (Rust regex syntax)",
+                    );
+                }
+            }
+            (Some(_), None) => {}
+        }
+        for label in route.labels.iter().flatten() {
+            if !is_known_label(&config.labels, label.get_ref()) {
+                p.at(
+                    Some(label.span()),
+                    &key("labels"),
+                    format!("`{}` is not a known label", label.get_ref()),
+                    &format!("use some of: {}", config.labels.join(", ")),
+                );
+            }
+        }
+    }
+    if let Some(llm) = &config.tiers.llm {
+        if llm.enabled && !llm.base_url.is_empty() {
+            if !(llm.base_url.starts_with("http://") || llm.base_url.starts_with("https://")) {
+                p.at(
+                    None,
+                    "tiers.llm.base_url",
+                    format!("`{}` is not an http(s) URL", llm.base_url),
+                    "write it like https://api.groq.com/openai/v1",
+                );
+            }
+            for (key, zero) in [
+                ("queue_capacity", llm.queue_capacity == 0),
+                ("max_in_flight", llm.max_in_flight == 0),
+                ("timeout_ms", llm.timeout_ms == 0),
+                ("deadline_ms", llm.deadline_ms == 0),
+                ("breaker_failures", llm.breaker_failures == 0),
+            ] {
+                if zero {
+                    p.at(
+                        None,
+                        &format!("tiers.llm.{key}"),
+                        "must be at least 1".into(),
+                        "remove it to use the default",
+                    );
+                }
+            }
+            if !llm.prompt.contains("{message}") {
+                p.at(
+                    None,
+                    "tiers.llm.prompt",
+                    "does not contain {message}".into(),
+                    "put {message} where the log line goes (and {labels} for the label list)",
+                );
+            }
         }
     }
 }
@@ -817,6 +1095,56 @@ fn default_model_threads() -> usize {
 fn default_cache_capacity() -> usize {
     100_000
 }
+fn default_llm_base_url() -> String {
+    "https://api.groq.com/openai/v1".into()
+}
+fn default_llm_model() -> String {
+    "llama-3.3-70b-versatile".into()
+}
+fn default_llm_api_key_env() -> String {
+    "GROQ_API_KEY".into()
+}
+fn default_llm_max_tokens() -> u32 {
+    256
+}
+fn default_llm_timeout_ms() -> u64 {
+    10_000
+}
+fn default_llm_deadline_ms() -> u64 {
+    30_000
+}
+fn default_llm_constrain() -> Constrain {
+    Constrain::None
+}
+/// The seed's prompt.
+pub const SEED_PROMPT: &str = "Classify the log message into one of these categories: {labels}.\nIf you can't figure out a category, use \"Unclassified\".\nPut the category inside <category> </category> tags.\nLog message: {message}";
+fn default_llm_prompt() -> String {
+    SEED_PROMPT.into()
+}
+fn default_llm_queue_capacity() -> usize {
+    1024
+}
+fn default_llm_max_in_flight() -> usize {
+    4
+}
+fn default_llm_on_full() -> OnFull {
+    OnFull::Fallback
+}
+fn default_llm_max_retries() -> u32 {
+    3
+}
+fn default_llm_backoff_ms() -> u64 {
+    200
+}
+fn default_llm_backoff_max_ms() -> u64 {
+    5_000
+}
+fn default_llm_breaker_failures() -> u32 {
+    5
+}
+fn default_llm_breaker_open_ms() -> u64 {
+    30_000
+}
 fn default_sinks() -> Vec<SinkConfig> {
     vec![SinkConfig {
         kind: Spanned::new(0..0, SinkType::Stdout),
@@ -841,7 +1169,13 @@ mod tests {
     fn built_in_defaults_load_the_seed_rules() {
         let loaded = load_str(BUILT_IN_CONFIG, "<built-in>", RulesAt::BuiltIn).unwrap();
         assert_eq!(loaded.rules.len(), 8);
-        assert_eq!(loaded.config.tiers.route[0].source.get_ref(), "LegacyCRM");
+        assert_eq!(
+            loaded.config.tiers.route[0]
+                .source
+                .as_ref()
+                .map(|s| s.get_ref().as_str()),
+            Some("LegacyCRM")
+        );
         assert_eq!(loaded.config.server.address.get_ref(), "127.0.0.1:9598");
     }
 

@@ -124,9 +124,10 @@ fn classify_files(loaded: Loaded, input: &str, output: &str, format: Format) -> 
         bytes = std::fs::read(input).map_err(|e| anyhow::anyhow!("cannot read {input}: {e}"))?;
     }
     let registry = Registry::new();
+    let rt = runtime()?;
+    let _inside = rt.enter(); // the LLM tier starts its dispatcher on this runtime
     let tiers = tiers::from_config(&loaded, &registry)?;
     let max_lines = loaded.config.batch.max_lines;
-    let rt = runtime()?;
     let (body, records) = match format {
         Format::Csv => {
             let table = classify::read_csv(&bytes).map_err(|p| anyhow::anyhow!("{input}: {p}"))?;
@@ -226,7 +227,14 @@ fn print_plan(loaded: &Loaded) -> anyhow::Result<()> {
         c.batch.max_lines, c.batch.max_wait_ms
     );
     for r in &c.tiers.route {
-        println!("tier route: source {:?} -> llm", r.source.get_ref());
+        let labels = r.allowed_labels(&c.labels).join(", ");
+        match (&r.source, &r.message) {
+            (Some(s), _) => println!("tier route: source {:?} -> llm ({labels})", s.get_ref()),
+            (None, Some(m)) => {
+                println!("tier route: message ~ /{}/ -> llm ({labels})", m.get_ref())
+            }
+            (None, None) => {}
+        }
     }
     println!(
         "tier regex: {} rules{}",
@@ -237,6 +245,37 @@ fn print_plan(loaded: &Loaded) -> anyhow::Result<()> {
             .map(|o| format!(" from {o}"))
             .unwrap_or_default()
     );
+    match c.tiers.model.as_ref().filter(|m| m.enabled) {
+        Some(m) => println!(
+            "tier model: {} + head {} (threshold {}, batch {}, {} threads)",
+            m.model.display(),
+            m.head.display(),
+            m.threshold,
+            m.batch_size,
+            m.threads
+        ),
+        None => println!("tier model: off"),
+    }
+    match &c.tiers.llm {
+        None => println!("tier llm: off (no [tiers.llm]); routed lines leave as Unclassified, reason llm_disabled"),
+        Some(llm) => match llm.off_because() {
+            Some(why) => println!("tier llm: off ({why}); routed lines leave as Unclassified, reason llm_disabled"),
+            None => println!(
+                "tier llm: {} model {} (constrain {:?}, queue {}, {} in flight, on_full {:?}{})",
+                llm.base_url,
+                llm.model,
+                llm.constrain,
+                llm.queue_capacity,
+                llm.max_in_flight,
+                llm.on_full,
+                if llm.api_key_env.is_empty() && llm.api_key_file.is_none() {
+                    ", no API key"
+                } else {
+                    ", API key set"
+                }
+            ),
+        },
+    }
     for s in &c.sinks {
         match s.kind.get_ref() {
             SinkType::Stdout => println!("sink: stdout (JSON lines)"),

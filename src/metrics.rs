@@ -3,8 +3,8 @@
 //! (counters end in `_total`); this module only owns the registry and the text rendering.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 pub fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -40,6 +40,15 @@ pub fn histogram_vec(
 ) -> HistogramVec {
     let metric =
         HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels).expect("valid");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("metric registered once");
+    metric
+}
+
+pub fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
+    let metric = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+        .expect("valid metric");
     registry
         .register(Box::new(metric.clone()))
         .expect("metric registered once");

@@ -1,7 +1,9 @@
 //! The agent, top to bottom: open sinks, start the HTTP server and the sources, then batch →
 //! label → fan out to every sink until the sources are done; on SIGTERM/SIGINT stop reading,
 //! drain what is in flight, flush the sinks, write checkpoints, exit 0. Every channel is bounded,
-//! so a slow sink slows the sources instead of growing memory.
+//! so a slow sink slows the sources instead of growing memory. Lines handed to the LLM tier
+//! leave later, on their own, with a claim on their chunk: records can leave out of order
+//! (`[tiers.llm] ordered = true` keeps them in order at the LLM's pace).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -12,12 +14,13 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::batch::Batcher;
+use crate::ack::Ack;
+use crate::batch::{Batch, Batcher};
 use crate::config::Loaded;
 use crate::server::{self, Health};
 use crate::sinks::{self, Delivery, SinkMetrics};
 use crate::sources::{self, Chunk, SourceContext};
-use crate::tiers;
+use crate::tiers::{self, llm::Answered, Tiers};
 
 /// Chunks waiting between the sources and the batcher.
 const SOURCE_QUEUE: usize = 16;
@@ -54,6 +57,17 @@ pub async fn run(loaded: Loaded, options: RunOptions) -> anyhow::Result<()> {
             sink_metrics.clone(),
         )));
     }
+
+    // 1b. Lines the LLM answers after their batch left go to the same sinks.
+    let llm_done = CancellationToken::new();
+    let llm_forwarder = tiers.llm().and_then(|l| l.take_output()).map(|answers| {
+        tokio::spawn(forward_llm_answers(
+            answers,
+            sink_queues.clone(),
+            tiers.clone(),
+            llm_done.clone(),
+        ))
+    });
 
     // 2. The HTTP server: /metrics, /health, /ready, POST /classify.
     let server = if config.server.enabled {
@@ -108,21 +122,10 @@ pub async fn run(loaded: Loaded, options: RunOptions) -> anyhow::Result<()> {
         config.batch.max_lines,
         Duration::from_millis(config.batch.max_wait_ms),
     );
-    while let Some(batch) = batcher.next().await {
-        batch_sizes.observe(batch.events.len() as f64);
-        let records = Arc::new(tiers.label(batch.events).await);
-        for queue in &sink_queues {
-            let delivery = Delivery {
-                records: records.clone(),
-                acks: batch.acks.to_vec(),
-            };
-            if queue.send(delivery).await.is_err() {
-                warn!("a sink stopped early; its records are not acknowledged");
-            }
-        }
-        for ack in batch.acks {
-            ack.delivered(); // the pipeline's own claim; the sinks hold theirs
-        }
+    while let Some(Batch { events, acks }) = batcher.next().await {
+        batch_sizes.observe(events.len() as f64);
+        let records = tiers.label_streaming(events, |i| acks.for_line(i)).await;
+        send_to_sinks(&sink_queues, Arc::new(records), acks.chunks).await;
     }
     if !has_sources {
         shutdown.cancelled().await;
@@ -130,7 +133,16 @@ pub async fn run(loaded: Loaded, options: RunOptions) -> anyhow::Result<()> {
     health.draining.store(true, Ordering::Release);
     shutdown.cancel();
 
-    // 5. Drain: sinks flush what they hold, then sources write their final checkpoints.
+    // 5. Drain: the LLM answers what it holds, sinks flush, then sources write their final
+    //    checkpoints.
+    if let Some(llm) = tiers.llm() {
+        llm.drain(&give_up).await;
+        llm_done.cancel();
+        if let Some(forwarder) = llm_forwarder {
+            forwarder.await?;
+        }
+        info!("{}", llm.summary());
+    }
     drop(sink_queues);
     for task in sink_tasks {
         task.await?;
@@ -150,6 +162,54 @@ pub async fn run(loaded: Loaded, options: RunOptions) -> anyhow::Result<()> {
     match failed {
         Some(e) => Err(e),
         None => Ok(()),
+    }
+}
+
+/// Hands one batch's records to every sink, each with its own claims on the chunks; then
+/// releases the pipeline's claims (the sinks hold theirs).
+async fn send_to_sinks(
+    sink_queues: &[mpsc::Sender<Delivery>],
+    records: Arc<Vec<crate::event::Record>>,
+    acks: Vec<Ack>,
+) {
+    for queue in sink_queues {
+        let delivery = Delivery {
+            records: records.clone(),
+            acks: acks.to_vec(),
+        };
+        if queue.send(delivery).await.is_err() {
+            warn!("a sink stopped early; its records are not acknowledged");
+        }
+    }
+    for ack in acks {
+        ack.delivered();
+    }
+}
+
+/// Lines the LLM answered, gathered as they come (up to 256 at a time) and sent to the sinks.
+async fn forward_llm_answers(
+    mut answers: mpsc::Receiver<Answered>,
+    sink_queues: Vec<mpsc::Sender<Delivery>>,
+    tiers: Arc<Tiers>,
+    done: CancellationToken,
+) {
+    loop {
+        let first = tokio::select! {
+            biased;
+            answer = answers.recv() => match answer { Some(a) => a, None => return },
+            _ = done.cancelled() => match answers.try_recv() { Ok(a) => a, Err(_) => return },
+        };
+        let (mut records, mut acks) = (Vec::new(), Vec::new());
+        let mut next = Some(first);
+        while let Some(Answered { record, ack }) = next.take() {
+            tiers.count(&record.verdict);
+            records.push(record);
+            acks.push(ack);
+            if records.len() < 256 {
+                next = answers.try_recv().ok();
+            }
+        }
+        send_to_sinks(&sink_queues, Arc::new(records), acks).await;
     }
 }
 

@@ -4,9 +4,12 @@
 //! A line no tier decides leaves as `Unclassified` (tier `none`); a line meant for an LLM that
 //! is not there leaves as tier `fallback` with the reason it escalated (`llm_disabled` when
 //! routed, `low_confidence` when the model was unsure, with its best guess's confidence).
+//! The LLM tier stands apart from the chain: [`Tiers::label`] waits for its answers,
+//! [`Tiers::label_streaming`] hands it the lines and lets the rest of the batch go on.
 
 pub mod cache;
 pub mod embed;
+pub mod llm;
 pub mod logistic;
 pub mod model;
 pub mod regex;
@@ -18,14 +21,15 @@ use std::time::Instant;
 use async_trait::async_trait;
 use prometheus::{HistogramVec, IntCounterVec, Registry};
 
+use crate::ack::Ack;
 use crate::event::{Event, Record, TierName, Verdict};
 use crate::metrics;
 
 /// Why a line goes to the LLM tier.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Escalation {
-    /// A route sends its source straight there.
-    Routed,
+    /// A route (its index in `[[tiers.route]]`) sends the line straight there.
+    Routed { route: usize },
     /// The model's best label was below the threshold.
     LowConfidence { label: Arc<str>, confidence: f32 },
     /// The model could not run on it.
@@ -67,7 +71,9 @@ impl Pending {
     fn undecided(&self) -> Verdict {
         match &self.to_llm {
             None => Verdict::fallback(TierName::None, None),
-            Some(Escalation::Routed) => Verdict::fallback(TierName::Fallback, Some("llm_disabled")),
+            Some(Escalation::Routed { .. }) => {
+                Verdict::fallback(TierName::Fallback, Some("llm_disabled"))
+            }
             Some(Escalation::LowConfidence { confidence, .. }) => Verdict {
                 confidence: Some(*confidence),
                 ..Verdict::fallback(TierName::Fallback, Some("low_confidence"))
@@ -89,16 +95,18 @@ pub trait Tier: Send + Sync {
 struct TierMetrics {
     duration: HistogramVec,
     records: IntCounterVec,
+    saved: IntCounterVec,
 }
 
-/// The ordered chain of tiers.
+/// The ordered chain of tiers, and the LLM tier behind it.
 pub struct Tiers {
     chain: Vec<Box<dyn Tier>>,
+    llm: Option<llm::LlmTier>,
     metrics: TierMetrics,
 }
 
 impl Tiers {
-    pub fn new(chain: Vec<Box<dyn Tier>>, registry: &Registry) -> Tiers {
+    pub fn new(chain: Vec<Box<dyn Tier>>, llm: Option<llm::LlmTier>, registry: &Registry) -> Tiers {
         let metrics = TierMetrics {
             duration: metrics::histogram_vec(
                 registry,
@@ -113,24 +121,98 @@ impl Tiers {
                 "Records labelled, by label and by the tier that decided.",
                 &["label", "tier"],
             ),
+            saved: metrics::counter_vec(
+                registry,
+                "logsieve_llm_saved_lines_total",
+                "Lines a cheaper tier decided, so no LLM was asked, by tier (regex, cache, model).",
+                &["tier"],
+            ),
         };
-        Tiers { chain, metrics }
+        Tiers {
+            chain,
+            llm,
+            metrics,
+        }
     }
 
-    /// Runs the chain over a batch and returns the records, in the batch's order.
+    /// The LLM tier, when one runs.
+    pub fn llm(&self) -> Option<&llm::LlmTier> {
+        self.llm.as_ref()
+    }
+
+    /// Runs every tier over a batch, waiting for the LLM's answers, and returns the records in
+    /// the batch's order.
     pub async fn label(&self, events: Vec<Event>) -> Vec<Record> {
+        let mut batch = self.run_chain(events).await;
+        if let Some(llm) = &self.llm {
+            self.timed(llm, &mut batch).await;
+        }
+        self.finish(batch)
+    }
+
+    /// The agent's way: runs the cheap tiers and hands the lines bound for the LLM to it, each
+    /// with a claim on its chunk (`ack_for(i)` for line i); they leave later, through the LLM
+    /// tier's output. Returns the records that leave now, in the batch's order. With
+    /// `[tiers.llm] ordered = true` (or no LLM) this is [`Tiers::label`].
+    pub async fn label_streaming(
+        &self,
+        events: Vec<Event>,
+        ack_for: impl Fn(usize) -> Ack,
+    ) -> Vec<Record> {
+        let Some(llm) = self.llm.as_ref().filter(|l| !l.ordered()) else {
+            return self.label(events).await;
+        };
+        let batch = self.run_chain(events).await;
+        let mut kept = Vec::with_capacity(batch.len());
+        // Per line: `None` for a kept line, or the record the LLM tier decided at once.
+        let mut order: Vec<Option<Record>> = Vec::with_capacity(batch.len());
+        for (i, pending) in batch.into_iter().enumerate() {
+            if pending.verdict.is_some() || pending.to_llm.is_none() {
+                kept.push(pending);
+                order.push(None);
+            } else if let Some((record, ack)) = llm.dispatch(pending, ack_for(i)).await {
+                ack.delivered(); // it leaves with its batch, whose acks cover it
+                self.count(&record.verdict);
+                order.push(Some(record));
+            }
+        }
+        let mut kept = self.finish(kept).into_iter();
+        order
+            .into_iter()
+            .map(|now| now.unwrap_or_else(|| kept.next().expect("one record per kept line")))
+            .collect()
+    }
+
+    /// Counts a record the LLM tier answered after its batch left.
+    pub fn count(&self, verdict: &Verdict) {
+        self.metrics
+            .records
+            .with_label_values(&[&*verdict.label, verdict.tier.as_str()])
+            .inc();
+    }
+
+    async fn run_chain(&self, events: Vec<Event>) -> Vec<Pending> {
         let mut batch: Vec<Pending> = events.into_iter().map(Pending::new).collect();
         for tier in &self.chain {
-            if batch.iter().all(|p| p.verdict.is_some()) {
+            if batch.iter().all(|p| !p.is_open()) {
                 break;
             }
-            let started = Instant::now();
-            tier.label(&mut batch).await;
-            self.metrics
-                .duration
-                .with_label_values(&[tier.name().as_str()])
-                .observe(started.elapsed().as_secs_f64());
+            self.timed(tier.as_ref(), &mut batch).await;
         }
+        batch
+    }
+
+    async fn timed(&self, tier: &dyn Tier, batch: &mut [Pending]) {
+        let started = Instant::now();
+        tier.label(batch).await;
+        self.metrics
+            .duration
+            .with_label_values(&[tier.name().as_str()])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// The records of a batch, counted by label and tier.
+    fn finish(&self, batch: Vec<Pending>) -> Vec<Record> {
         let mut counted: Vec<((Arc<str>, TierName), u64)> = Vec::new();
         let records: Vec<Record> = batch
             .into_iter()
@@ -154,6 +236,12 @@ impl Tiers {
                 .records
                 .with_label_values(&[&*label, tier.as_str()])
                 .inc_by(n);
+            if matches!(tier, TierName::Regex | TierName::Cache | TierName::Model) {
+                self.metrics
+                    .saved
+                    .with_label_values(&[tier.as_str()])
+                    .inc_by(n);
+            }
         }
         records
     }
@@ -164,9 +252,11 @@ impl Tiers {
 pub fn from_config(loaded: &crate::config::Loaded, registry: &Registry) -> anyhow::Result<Tiers> {
     let tiers = &loaded.config.tiers;
     let mut chain: Vec<Box<dyn Tier>> = vec![
-        Box::new(route::RouteTier::new(&tiers.route)),
+        Box::new(route::RouteTier::new(&tiers.route)?),
         Box::new(regex::RegexTier::new(&loaded.rules)?),
     ];
+    let cache = (tiers.cache.capacity > 0)
+        .then(|| cache::TemplateCache::new(tiers.cache.capacity, registry));
     if let Some(model) = tiers.model.as_ref().filter(|m| m.enabled) {
         let head = logistic::Head::load(&model.head)?;
         if let Some(unknown) = head
@@ -180,16 +270,16 @@ pub fn from_config(loaded: &crate::config::Loaded, registry: &Registry) -> anyho
             );
         }
         let embedder = embed::Embedder::load(&model.files(), model.threads, model.batch_size)?;
-        let cache = cache::TemplateCache::new(tiers.cache.capacity, registry);
-        if tiers.cache.capacity > 0 {
+        if let Some(cache) = &cache {
             chain.push(Box::new(cache::CacheTier::new(cache.clone())));
         }
         chain.push(Box::new(model::ModelTier::new(
             embedder,
             head,
             model.threshold,
-            cache,
+            cache.clone(),
         )));
     }
-    Ok(Tiers::new(chain, registry))
+    let llm = llm::LlmTier::from_config(&loaded.config, cache, registry)?;
+    Ok(Tiers::new(chain, llm, registry))
 }

@@ -21,7 +21,7 @@ pub struct ModelTier {
     head: Arc<Head>,
     labels: Vec<Arc<str>>,
     threshold: f32,
-    cache: Arc<TemplateCache>,
+    cache: Option<Arc<TemplateCache>>,
 }
 
 impl ModelTier {
@@ -29,7 +29,7 @@ impl ModelTier {
         embedder: Embedder,
         head: Head,
         threshold: f32,
-        cache: Arc<TemplateCache>,
+        cache: Option<Arc<TemplateCache>>,
     ) -> ModelTier {
         let labels = head.labels.iter().map(|l| Arc::from(l.as_str())).collect();
         ModelTier {
@@ -111,7 +111,9 @@ impl Tier for ModelTier {
                 for &i in lines {
                     batch[i].verdict = Some(verdict.clone());
                 }
-                self.cache.insert(t, verdict);
+                if let Some(cache) = &self.cache {
+                    cache.insert(t, verdict);
+                }
             } else {
                 for &i in lines {
                     batch[i].escalate(Escalation::LowConfidence {

@@ -168,7 +168,7 @@ mod tests {
             Pending::new(event("Backup completed successfully.")),
             Pending::new(event("nothing to see")),
         ];
-        batch[1].escalate(super::super::Escalation::Routed);
+        batch[1].escalate(super::super::Escalation::Routed { route: 0 });
         tier.label(&mut batch).await;
         assert_eq!(
             batch[0].verdict.as_ref().unwrap().rule.as_deref(),

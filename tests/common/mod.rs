@@ -10,6 +10,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod scripted_llm;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_logsieve");
 
 pub fn repo_path(rel: &str) -> PathBuf {
