@@ -17,12 +17,13 @@
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_logsieve");
+mod common;
+
+use common::*;
 const MIB: u64 = 1024 * 1024;
 const DEFAULT_MB: u64 = 1024;
 /// Bump when the generator changes, so cached inputs are made again.
@@ -136,30 +137,6 @@ fn measure(cmd: &mut Command, hint: &str) -> Measured {
     measure_capturing(cmd, hint, &mut String::new())
 }
 
-/// Reaps the child with `wait4`, which also reports its peak RSS (`ru_maxrss`, KiB on Linux).
-/// (`Child::wait` would reap it too, but says nothing about memory.)
-fn wait_with_rusage(child: Child) -> (ExitStatus, u64) {
-    let pid = libc::pid_t::try_from(child.id()).expect("pid fits in pid_t");
-    let mut status = 0;
-    // SAFETY: `rusage` is plain old data, for which all-zero bytes are a valid value.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        // SAFETY: both out-pointers point to live, writable locals of the right types.
-        let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        if got == pid {
-            break;
-        }
-        let err = io::Error::last_os_error();
-        assert_eq!(
-            err.kind(),
-            io::ErrorKind::Interrupted,
-            "wait4({pid}): {err}"
-        );
-    }
-    let peak_rss_kib = u64::try_from(usage.ru_maxrss).unwrap_or(0);
-    (ExitStatus::from_raw(status), peak_rss_kib)
-}
-
 fn cat_command(path: &Path) -> Command {
     let mut cmd = Command::new("cat");
     cmd.arg(path).stdout(Stdio::null());
@@ -266,11 +243,6 @@ path = {out}
     let path = dir.join("logsieve.toml");
     fs::write(&path, config).expect("write the bench config");
     path
-}
-
-/// A path as a TOML basic string (Rust's escapes for `"` and `\` are TOML's too).
-fn toml_path(path: &Path) -> String {
-    format!("{:?}", path.display().to_string())
 }
 
 /// The seed rules' patterns, in order, from `config/rules.toml`.
@@ -694,10 +666,6 @@ fn bench_mb() -> u64 {
     }
 }
 
-fn repo_path(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
-}
-
 /// Cargo's target folder: the binary is `<target>/<profile>/logsieve`.
 fn target_dir() -> PathBuf {
     let bin = Path::new(BIN);
@@ -713,65 +681,6 @@ fn shown(path: &Path) -> String {
         .strip_prefix(env!("CARGO_MANIFEST_DIR"))
         .unwrap_or(path);
     rel.display().to_string()
-}
-
-fn fresh_dir(dir: &Path) {
-    if dir.exists() {
-        fs::remove_dir_all(dir).expect("remove the old run folder");
-    }
-    fs::create_dir_all(dir).expect("create the run folder");
-}
-
-fn program_exists(name: &str) -> bool {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).any(|dir| dir.join(name).is_file())
-}
-
-fn cpu_model() -> String {
-    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name"));
-    let model = model
-        .and_then(|rest| rest.split_once(':'))
-        .map(|(_, m)| m.trim());
-    model.unwrap_or("unknown CPU").to_string()
-}
-
-fn mem_total() -> String {
-    let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let kib = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"));
-    let kib = kib.and_then(|rest| {
-        rest.trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse::<f64>()
-            .ok()
-    });
-    kib.map_or("unknown".to_string(), |k| {
-        format!("{:.1} GiB", k / (1024.0 * 1024.0))
-    })
-}
-
-/// The 1-minute load average: anything near nproc means the numbers are not a quiet machine's.
-fn load_average() -> String {
-    let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    loadavg
-        .split_whitespace()
-        .next()
-        .unwrap_or("unknown")
-        .to_string()
-}
-
-/// `1234567` as `1,234,567`.
-fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
 }
 
 /// A command as it would be typed in a shell, arguments single-quoted where needed.

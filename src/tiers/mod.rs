@@ -63,6 +63,11 @@ impl Pending {
         self.verdict.is_none() && self.to_llm.is_none()
     }
 
+    /// Undecided by the cheap tiers and escalated: the LLM tier's to answer.
+    pub fn is_bound_for_llm(&self) -> bool {
+        self.verdict.is_none() && self.to_llm.is_some()
+    }
+
     pub fn escalate(&mut self, why: Escalation) {
         self.to_llm = Some(why);
     }
@@ -147,13 +152,14 @@ impl Tiers {
         if let Some(llm) = &self.llm {
             self.timed(llm, &mut batch).await;
         }
-        self.finish(batch)
+        self.finish(batch, None)
     }
 
     /// The agent's way: runs the cheap tiers and hands the lines bound for the LLM to it, each
     /// with a claim on its chunk (`ack_for(i)` for line i); they leave later, through the LLM
-    /// tier's output. Returns the records that leave now, in the batch's order. With
-    /// `[tiers.llm] ordered = true` (or no LLM) this is [`Tiers::label`].
+    /// tier's output. Returns the records that leave now: the batch's other lines in order,
+    /// then the LLM-bound lines the LLM tier decided at once (cached template, full queue, open
+    /// breaker). With `[tiers.llm] ordered = true` (or no LLM) this is [`Tiers::label`].
     pub async fn label_streaming(
         &self,
         events: Vec<Event>,
@@ -163,24 +169,16 @@ impl Tiers {
             return self.label(events).await;
         };
         let batch = self.run_chain(events).await;
-        let mut kept = Vec::with_capacity(batch.len());
-        // Per line: `None` for a kept line, or the record the LLM tier decided at once.
-        let mut order: Vec<Option<Record>> = Vec::with_capacity(batch.len());
-        for (i, pending) in batch.into_iter().enumerate() {
-            if pending.verdict.is_some() || pending.to_llm.is_none() {
-                kept.push(pending);
-                order.push(None);
-            } else if let Some((record, ack)) = llm.dispatch(pending, ack_for(i)).await {
+        let mut leaving = Vec::new();
+        let mut records = self.finish(batch, Some(&mut leaving));
+        for (i, pending) in leaving {
+            if let Some((record, ack)) = llm.dispatch(pending, ack_for(i)).await {
                 ack.delivered(); // it leaves with its batch, whose acks cover it
                 self.count(&record.verdict);
-                order.push(Some(record));
+                records.push(record);
             }
         }
-        let mut kept = self.finish(kept).into_iter();
-        order
-            .into_iter()
-            .map(|now| now.unwrap_or_else(|| kept.next().expect("one record per kept line")))
-            .collect()
+        records
     }
 
     /// Counts a record the LLM tier answered after its batch left.
@@ -211,26 +209,33 @@ impl Tiers {
             .observe(started.elapsed().as_secs_f64());
     }
 
-    /// The records of a batch, counted by label and tier.
-    fn finish(&self, batch: Vec<Pending>) -> Vec<Record> {
+    /// The records of a batch, counted by label and tier. With `leaving`, the lines bound for
+    /// the LLM are moved there (with their index in the batch) instead of becoming records.
+    fn finish(
+        &self,
+        batch: Vec<Pending>,
+        mut leaving: Option<&mut Vec<(usize, Pending)>>,
+    ) -> Vec<Record> {
         let mut counted: Vec<((Arc<str>, TierName), u64)> = Vec::new();
-        let records: Vec<Record> = batch
-            .into_iter()
-            .map(|mut p| {
-                let verdict = p.verdict.take().unwrap_or_else(|| p.undecided());
-                match counted
-                    .iter_mut()
-                    .find(|((l, t), _)| *t == verdict.tier && **l == *verdict.label)
-                {
-                    Some((_, n)) => *n += 1,
-                    None => counted.push(((verdict.label.clone(), verdict.tier), 1)),
-                }
-                Record {
-                    event: p.event,
-                    verdict,
-                }
-            })
-            .collect();
+        let mut records = Vec::with_capacity(batch.len());
+        for (i, mut p) in batch.into_iter().enumerate() {
+            if let Some(out) = leaving.as_mut().filter(|_| p.is_bound_for_llm()) {
+                out.push((i, p));
+                continue;
+            }
+            let verdict = p.verdict.take().unwrap_or_else(|| p.undecided());
+            match counted
+                .iter_mut()
+                .find(|((l, t), _)| *t == verdict.tier && **l == *verdict.label)
+            {
+                Some((_, n)) => *n += 1,
+                None => counted.push(((verdict.label.clone(), verdict.tier), 1)),
+            }
+            records.push(Record {
+                event: p.event,
+                verdict,
+            });
+        }
         for ((label, tier), n) in counted {
             self.metrics
                 .records

@@ -376,7 +376,7 @@ impl Tier for LlmTier {
     async fn label(&self, batch: &mut [Pending]) {
         let mut waiting = Vec::new();
         for (i, pending) in batch.iter_mut().enumerate() {
-            if pending.verdict.is_some() || pending.to_llm.is_none() {
+            if !pending.is_bound_for_llm() {
                 continue;
             }
             let (key, escalation) = self.key_of(pending);

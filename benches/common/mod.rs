@@ -1,0 +1,103 @@
+//! Helpers the benchmarks share: reaping a child with its peak RSS, paths, and the machine
+//! facts every report starts with.
+#![allow(dead_code)] // each bench uses its own subset
+
+use std::fs;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitStatus};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_logsieve");
+
+/// Reaps the child with `wait4`, which also reports its peak RSS (`ru_maxrss`, KiB on Linux).
+/// (`Child::wait` would reap it too, but says nothing about memory.)
+pub fn wait_with_rusage(child: Child) -> (ExitStatus, u64) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits in pid_t");
+    let mut status = 0;
+    // SAFETY: `rusage` is plain old data, for which all-zero bytes are a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: both out-pointers point to live, writable locals of the right types.
+        let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if got == pid {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        assert_eq!(
+            err.kind(),
+            io::ErrorKind::Interrupted,
+            "wait4({pid}): {err}"
+        );
+    }
+    let peak_rss_kib = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+    (ExitStatus::from_raw(status), peak_rss_kib)
+}
+
+/// A path as a TOML basic string (Rust's escapes for `"` and `\` are TOML's too).
+pub fn toml_path(path: &Path) -> String {
+    format!("{:?}", path.display().to_string())
+}
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+pub fn fresh_dir(dir: &Path) {
+    if dir.exists() {
+        fs::remove_dir_all(dir).expect("remove the old run folder");
+    }
+    fs::create_dir_all(dir).expect("create the run folder");
+}
+
+pub fn program_exists(name: &str) -> bool {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| dir.join(name).is_file())
+}
+
+pub fn cpu_model() -> String {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo.lines().find_map(|l| l.strip_prefix("model name"));
+    let model = model
+        .and_then(|rest| rest.split_once(':'))
+        .map(|(_, m)| m.trim());
+    model.unwrap_or("unknown CPU").to_string()
+}
+
+pub fn mem_total() -> String {
+    let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib = meminfo.lines().find_map(|l| l.strip_prefix("MemTotal:"));
+    let kib = kib.and_then(|rest| {
+        rest.trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse::<f64>()
+            .ok()
+    });
+    kib.map_or("unknown".to_string(), |k| {
+        format!("{:.1} GiB", k / (1024.0 * 1024.0))
+    })
+}
+
+/// The 1-minute load average: anything near nproc means the numbers are not a quiet machine's.
+pub fn load_average() -> String {
+    let loadavg = fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    loadavg
+        .split_whitespace()
+        .next()
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
