@@ -88,6 +88,32 @@ impl Default for ServerConfig {
 pub enum SourceType {
     File,
     Stdin,
+    Kafka,
+}
+
+/// Where a Kafka source takes a record's `source` from (`source_from`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KafkaSourceFrom {
+    /// The topic's name (default).
+    Topic,
+    /// The message key (UTF-8, lossily).
+    Key,
+    /// A message header.
+    Header(String),
+}
+
+impl KafkaSourceFrom {
+    /// `"topic"`, `"key"` or `"header:<name>"`.
+    pub fn parse(text: &str) -> Option<KafkaSourceFrom> {
+        match text {
+            "topic" => Some(KafkaSourceFrom::Topic),
+            "key" => Some(KafkaSourceFrom::Key),
+            _ => text
+                .strip_prefix("header:")
+                .filter(|h| !h.is_empty())
+                .map(|h| KafkaSourceFrom::Header(h.to_string())),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -137,6 +163,40 @@ pub struct SourceConfig {
     /// Checkpoints are written at most this often (and at shutdown).
     #[serde(default = "default_checkpoint_interval_ms")]
     pub checkpoint_interval_ms: u64,
+    // ----- type = "kafka" -----
+    /// `host:port[,host:port…]`. Env: `LOGSIEVE_KAFKA_BOOTSTRAP_SERVERS` (every Kafka source and sink).
+    pub bootstrap_servers: Option<Spanned<String>>,
+    /// Topic names, or regexes when they start with `^`.
+    #[serde(default)]
+    pub topics: Vec<Spanned<String>>,
+    #[serde(default = "default_group_id")]
+    pub group_id: String,
+    /// Where a group with no committed offset starts: "earliest" (default) | "latest".
+    #[serde(default = "default_auto_offset_reset")]
+    pub auto_offset_reset: Spanned<String>,
+    #[serde(default = "default_session_timeout_ms")]
+    pub session_timeout_ms: u64,
+    /// Delivered offsets are committed at most this often (and on rebalance and shutdown).
+    #[serde(default = "default_commit_interval_ms")]
+    pub commit_interval_ms: u64,
+    /// How long a rebalance waits for the in-flight messages of revoked partitions.
+    #[serde(default = "default_drain_timeout_ms")]
+    pub drain_timeout_ms: u64,
+    /// "topic" (default) | "key" | "header:<name>"; a JSON payload's `source_field` wins.
+    pub source_from: Option<Spanned<String>>,
+    /// Passed to librdkafka as they are (they win over logsieve's own settings).
+    #[serde(default)]
+    pub librdkafka_options: std::collections::BTreeMap<String, String>,
+}
+
+impl SourceConfig {
+    /// Where a Kafka source takes the record's `source` from.
+    pub fn kafka_source_from(&self) -> KafkaSourceFrom {
+        self.source_from
+            .as_ref()
+            .and_then(|s| KafkaSourceFrom::parse(s.get_ref()))
+            .unwrap_or(KafkaSourceFrom::Topic)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -394,6 +454,19 @@ pub struct RegexConfig {
 pub enum SinkType {
     Stdout,
     File,
+    Kafka,
+}
+
+/// The key a Kafka sink gives each message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KafkaKey {
+    /// No key (default): the producer spreads messages over partitions.
+    None,
+    /// The record's `source`: one source's records stay in one partition, in order.
+    Source,
+    /// The key of the Kafka message the record came from (none for other sources).
+    Original,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -405,6 +478,24 @@ pub struct SinkConfig {
     /// fsync after every batch before acknowledging it (survives power loss, costs throughput).
     #[serde(default)]
     pub fsync: bool,
+    // ----- type = "kafka" -----
+    pub bootstrap_servers: Option<Spanned<String>>,
+    /// The topic; `{label}` and `{source}` are replaced by the record's (lower-cased, characters
+    /// Kafka does not allow in topic names as `-`), e.g. "logs.{label}".
+    pub topic: Option<Spanned<String>>,
+    #[serde(default = "default_kafka_key")]
+    pub key: KafkaKey,
+    /// "none" (default) | "gzip" | "snappy" | "lz4".
+    #[serde(default = "default_compression")]
+    pub compression: Spanned<String>,
+    /// How long librdkafka keeps trying to deliver a message before the batch is retried.
+    #[serde(default = "default_message_timeout_ms")]
+    pub message_timeout_ms: u64,
+    /// "all" (default) | "1" | "0".
+    #[serde(default = "default_acks")]
+    pub acks: Spanned<String>,
+    #[serde(default)]
+    pub librdkafka_options: std::collections::BTreeMap<String, String>,
 }
 
 /// One regex rule as written in the rules file.
@@ -630,6 +721,22 @@ fn apply_env(config: &mut Config) {
         let span = config.server.address.span();
         config.server.address = Spanned::new(span, address);
     }
+    if let Ok(servers) = std::env::var("LOGSIEVE_KAFKA_BOOTSTRAP_SERVERS") {
+        let kafka_sources = config
+            .sources
+            .iter_mut()
+            .filter(|s| *s.kind.get_ref() == SourceType::Kafka)
+            .map(|s| &mut s.bootstrap_servers);
+        let kafka_sinks = config
+            .sinks
+            .iter_mut()
+            .filter(|s| *s.kind.get_ref() == SinkType::Kafka)
+            .map(|s| &mut s.bootstrap_servers);
+        for field in kafka_sources.chain(kafka_sinks) {
+            let span = field.as_ref().map(|f| f.span()).unwrap_or(0..0);
+            *field = Some(Spanned::new(span, servers.clone()));
+        }
+    }
 }
 
 /// Keys of `[tiers.llm]` whose environment value is always taken as a string.
@@ -692,6 +799,153 @@ fn apply_llm_env(config: &mut Config) -> Result<(), ConfigError> {
         },
     )?);
     Ok(())
+}
+
+fn sink_type_name(kind: SinkType) -> &'static str {
+    match kind {
+        SinkType::Stdout => "stdout",
+        SinkType::File => "file",
+        SinkType::Kafka => "kafka",
+    }
+}
+
+fn check_bootstrap(
+    servers: &Option<Spanned<String>>,
+    at: Option<std::ops::Range<usize>>,
+    key: &str,
+    p: &mut Problems<'_>,
+) {
+    match servers {
+        None => p.at(
+            at,
+            key,
+            "a Kafka source or sink needs bootstrap_servers".into(),
+            "add bootstrap_servers = \"kafka-1:9092,kafka-2:9092\" (or set LOGSIEVE_KAFKA_BOOTSTRAP_SERVERS)",
+        ),
+        Some(s) if s.get_ref().split(',').any(|h| !h.trim().contains(':')) => p.at(
+            Some(s.span()),
+            key,
+            format!("`{}` is not a list of host:port", s.get_ref()),
+            "write it like \"kafka-1:9092,kafka-2:9092\"",
+        ),
+        Some(_) => {}
+    }
+}
+
+fn check_kafka_source(source: &SourceConfig, i: usize, p: &mut Problems<'_>) {
+    let key = |k: &str| format!("sources[{i}].{k}");
+    let span = Some(source.kind.span());
+    check_bootstrap(
+        &source.bootstrap_servers,
+        span.clone(),
+        &key("bootstrap_servers"),
+        p,
+    );
+    if source.topics.is_empty() {
+        p.at(
+            span.clone(),
+            &key("topics"),
+            "a Kafka source needs at least one topic".into(),
+            "add topics = [\"app-logs\"] (a name, or a regex starting with ^)",
+        );
+    }
+    for topic in &source.topics {
+        if topic.get_ref().trim().is_empty() {
+            p.at(
+                Some(topic.span()),
+                &key("topics"),
+                "a topic is empty".into(),
+                "name the topic",
+            );
+        }
+    }
+    let reset = source.auto_offset_reset.get_ref();
+    if reset != "earliest" && reset != "latest" {
+        p.at(
+            Some(source.auto_offset_reset.span()),
+            &key("auto_offset_reset"),
+            format!("`{reset}` is not a starting point"),
+            "use \"earliest\" or \"latest\"",
+        );
+    }
+    if let Some(from) = &source.source_from {
+        if KafkaSourceFrom::parse(from.get_ref()).is_none() {
+            p.at(
+                Some(from.span()),
+                &key("source_from"),
+                format!(
+                    "`{}` is not a place to take the source from",
+                    from.get_ref()
+                ),
+                "use \"topic\", \"key\" or \"header:<name>\"",
+            );
+        }
+    }
+    if !source.include.is_empty() || !source.exclude.is_empty() {
+        p.at(
+            span.clone(),
+            &key("include"),
+            "include/exclude only apply to type = \"file\"".into(),
+            "remove them",
+        );
+    }
+    for (name, value) in [
+        ("commit_interval_ms", source.commit_interval_ms),
+        ("session_timeout_ms", source.session_timeout_ms),
+    ] {
+        if value == 0 {
+            p.at(
+                span.clone(),
+                &key(name),
+                "must be at least 1".into(),
+                "remove it to use the default",
+            );
+        }
+    }
+}
+
+fn check_kafka_sink(sink: &SinkConfig, i: usize, p: &mut Problems<'_>) {
+    let key = |k: &str| format!("sinks[{i}].{k}");
+    let span = Some(sink.kind.span());
+    check_bootstrap(
+        &sink.bootstrap_servers,
+        span.clone(),
+        &key("bootstrap_servers"),
+        p,
+    );
+    match &sink.topic {
+        None => p.at(
+            span,
+            &key("topic"),
+            "a Kafka sink needs a topic".into(),
+            "add topic = \"logs-labelled\" (or a template such as \"logs.{label}\")",
+        ),
+        Some(t) if t.get_ref().trim().is_empty() => p.at(
+            Some(t.span()),
+            &key("topic"),
+            "is empty".into(),
+            "name the topic",
+        ),
+        Some(_) => {}
+    }
+    let compression = sink.compression.get_ref();
+    if !["none", "gzip", "snappy", "lz4"].contains(&compression.as_str()) {
+        p.at(
+            Some(sink.compression.span()),
+            &key("compression"),
+            format!("`{compression}` is not a supported codec"),
+            "use \"none\", \"gzip\", \"snappy\" or \"lz4\"",
+        );
+    }
+    let acks = sink.acks.get_ref();
+    if !["all", "-1", "1", "0"].contains(&acks.as_str()) {
+        p.at(
+            Some(sink.acks.span()),
+            &key("acks"),
+            format!("`{acks}` is not an acks setting"),
+            "use \"all\" (every in-sync replica), \"1\" (the leader) or \"0\" (none)",
+        );
+    }
 }
 
 fn check(config: &Config, p: &mut Problems<'_>) {
@@ -765,6 +1019,25 @@ fn check(config: &Config, p: &mut Problems<'_>) {
                     );
                 }
             }
+            SourceType::Kafka => check_kafka_source(source, i, p),
+        }
+        if *source.kind.get_ref() != SourceType::Kafka {
+            let kafka_keys = [
+                ("bootstrap_servers", source.bootstrap_servers.is_some()),
+                ("topics", !source.topics.is_empty()),
+                ("source_from", source.source_from.is_some()),
+                ("librdkafka_options", !source.librdkafka_options.is_empty()),
+            ];
+            for (name, set) in kafka_keys {
+                if set {
+                    p.at(
+                        span.clone(),
+                        &key(name),
+                        format!("`{name}` only applies to type = \"kafka\""),
+                        "remove it, or set type = \"kafka\"",
+                    );
+                }
+            }
         }
         if source.max_line_bytes < 16 {
             p.at(
@@ -815,13 +1088,34 @@ fn check(config: &Config, p: &mut Problems<'_>) {
                     }
                 }
             }
-            (SinkType::Stdout, Some(path)) => p.at(
+            (SinkType::Stdout | SinkType::Kafka, Some(path)) => p.at(
                 Some(path.span()),
                 &key,
-                "stdout takes no path".into(),
+                format!(
+                    "a {} sink takes no path",
+                    sink_type_name(*sink.kind.get_ref())
+                ),
                 "remove it, or use type = \"file\"",
             ),
-            (SinkType::Stdout, None) => {}
+            (SinkType::Stdout | SinkType::Kafka, None) => {}
+        }
+        if *sink.kind.get_ref() == SinkType::Kafka {
+            check_kafka_sink(sink, i, p);
+        } else {
+            for (name, set) in [
+                ("bootstrap_servers", sink.bootstrap_servers.is_some()),
+                ("topic", sink.topic.is_some()),
+                ("librdkafka_options", !sink.librdkafka_options.is_empty()),
+            ] {
+                if set {
+                    p.at(
+                        Some(sink.kind.span()),
+                        &format!("sinks[{i}].{name}"),
+                        format!("`{name}` only applies to type = \"kafka\""),
+                        "remove it, or set type = \"kafka\"",
+                    );
+                }
+            }
         }
     }
     if config
@@ -1145,11 +1439,45 @@ fn default_llm_breaker_failures() -> u32 {
 fn default_llm_breaker_open_ms() -> u64 {
     30_000
 }
+fn default_group_id() -> String {
+    "logsieve".into()
+}
+fn default_auto_offset_reset() -> Spanned<String> {
+    Spanned::new(0..0, "earliest".into())
+}
+fn default_session_timeout_ms() -> u64 {
+    10_000
+}
+fn default_commit_interval_ms() -> u64 {
+    1_000
+}
+fn default_drain_timeout_ms() -> u64 {
+    5_000
+}
+fn default_kafka_key() -> KafkaKey {
+    KafkaKey::None
+}
+fn default_compression() -> Spanned<String> {
+    Spanned::new(0..0, "none".into())
+}
+fn default_message_timeout_ms() -> u64 {
+    30_000
+}
+fn default_acks() -> Spanned<String> {
+    Spanned::new(0..0, "all".into())
+}
 fn default_sinks() -> Vec<SinkConfig> {
     vec![SinkConfig {
         kind: Spanned::new(0..0, SinkType::Stdout),
         path: None,
         fsync: false,
+        bootstrap_servers: None,
+        topic: None,
+        key: default_kafka_key(),
+        compression: default_compression(),
+        message_timeout_ms: default_message_timeout_ms(),
+        acks: default_acks(),
+        librdkafka_options: Default::default(),
     }]
 }
 

@@ -15,6 +15,14 @@ pub enum Origin {
     Stdin { line: u64 },
     /// 1-based row of a `classify` input or a `POST /classify` body.
     Row { row: u64 },
+    /// A Kafka message; `key` is kept for a Kafka sink with `key = "original"` (not written
+    /// into the record).
+    Kafka {
+        topic: Arc<str>,
+        partition: i32,
+        offset: i64,
+        key: Option<Arc<[u8]>>,
+    },
 }
 
 /// One line as read, before any tier has looked at it.
@@ -141,6 +149,21 @@ impl Record {
                 number(out, b"\"line\":", *line);
             }
             Origin::Row { row } => number(out, b"\"row\":", *row),
+            Origin::Kafka {
+                topic,
+                partition,
+                offset,
+                ..
+            } => {
+                field(out, b"\"topic\":", topic);
+                number(
+                    out,
+                    b"\"partition\":",
+                    u64::try_from(*partition).unwrap_or(0),
+                );
+                out.push(b',');
+                number(out, b"\"offset\":", u64::try_from(*offset).unwrap_or(0));
+            }
         }
         out.push(b'}');
         if e.truncated {

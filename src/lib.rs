@@ -6,6 +6,7 @@ pub mod batch;
 pub mod classify;
 pub mod config;
 pub mod event;
+pub mod kafka;
 pub mod metrics;
 pub mod pipeline;
 pub mod server;

@@ -220,6 +220,17 @@ fn print_plan(loaded: &Loaded) -> anyhow::Result<()> {
                 );
             }
             SourceType::Stdin => println!("source: stdin"),
+            SourceType::Kafka => {
+                let topics: Vec<&str> = s.topics.iter().map(|t| t.get_ref().as_str()).collect();
+                println!(
+                    "source: kafka {} topics {} (group {}, auto_offset_reset {}, commit every {} ms)",
+                    s.bootstrap_servers.as_ref().map(|b| b.get_ref().as_str()).unwrap_or("?"),
+                    topics.join(", "),
+                    s.group_id,
+                    s.auto_offset_reset.get_ref(),
+                    s.commit_interval_ms
+                );
+            }
         }
     }
     println!(
@@ -283,6 +294,20 @@ fn print_plan(loaded: &Loaded) -> anyhow::Result<()> {
                 "sink: file {} (JSON lines{})",
                 s.path.as_ref().map(|p| p.get_ref().as_str()).unwrap_or("?"),
                 if s.fsync { ", fsync" } else { "" }
+            ),
+            SinkType::Kafka => println!(
+                "sink: kafka {} topic {} (acks {}, compression {}, key {:?})",
+                s.bootstrap_servers
+                    .as_ref()
+                    .map(|b| b.get_ref().as_str())
+                    .unwrap_or("?"),
+                s.topic
+                    .as_ref()
+                    .map(|t| t.get_ref().as_str())
+                    .unwrap_or("?"),
+                s.acks.get_ref(),
+                s.compression.get_ref(),
+                s.key
             ),
         }
     }

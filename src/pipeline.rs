@@ -47,7 +47,7 @@ pub async fn run(loaded: Loaded, options: RunOptions) -> anyhow::Result<()> {
     let sink_metrics = SinkMetrics::register(&registry);
     let mut sink_queues = Vec::new();
     let mut sink_tasks = Vec::new();
-    for sink in sinks::from_config(&config.sinks)? {
+    for sink in sinks::from_config(&config.sinks, &registry, &health, &shutdown)? {
         let (tx, rx) = mpsc::channel::<Delivery>(SINK_QUEUE);
         sink_queues.push(tx);
         sink_tasks.push(tokio::spawn(sinks::drive(
@@ -86,7 +86,7 @@ pub async fn run(loaded: Loaded, options: RunOptions) -> anyhow::Result<()> {
     // 3. Sources, all feeding one bounded queue.
     let (chunks_tx, chunks_rx) = mpsc::channel::<Chunk>(SOURCE_QUEUE);
     let mut source_tasks = Vec::new();
-    let sources = sources::from_config(&loaded, &registry, options.exit_on_eof)?;
+    let sources = sources::from_config(&loaded, &registry, options.exit_on_eof, &health)?;
     let has_sources = !sources.is_empty();
     for source in sources {
         let name = source.name().to_string();

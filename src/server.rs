@@ -4,7 +4,7 @@
 //! JSON array of `{source, log_message}` comes back as JSON records. Bodies are bounded
 //! (`server.max_body_bytes`, 413 past it); it listens on 127.0.0.1 unless configured otherwise.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -23,6 +23,32 @@ use crate::tiers::Tiers;
 pub struct Health {
     pub ready: AtomicBool,
     pub draining: AtomicBool,
+    /// Start-up checks not passed yet (a Kafka broker that did not answer); `/ready` is 503
+    /// until there are none.
+    pending_checks: AtomicUsize,
+}
+
+impl Health {
+    /// Registers a start-up check; `/ready` stays 503 until it is dropped (passed).
+    pub fn check(self: &Arc<Self>) -> PendingCheck {
+        self.pending_checks.fetch_add(1, Ordering::AcqRel);
+        PendingCheck(self.clone())
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+            && !self.draining.load(Ordering::Acquire)
+            && self.pending_checks.load(Ordering::Acquire) == 0
+    }
+}
+
+/// A start-up check under way (see [`Health::check`]); dropping it marks it passed.
+pub struct PendingCheck(Arc<Health>);
+
+impl Drop for PendingCheck {
+    fn drop(&mut self) {
+        self.0.pending_checks.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 #[derive(Clone)]
@@ -75,8 +101,7 @@ async fn health(axum::extract::State(state): axum::extract::State<State>) -> Res
 }
 
 async fn ready(axum::extract::State(state): axum::extract::State<State>) -> Response {
-    let h = &state.health;
-    if h.ready.load(Ordering::Acquire) && !h.draining.load(Ordering::Acquire) {
+    if state.health.is_ready() {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()

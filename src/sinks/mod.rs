@@ -6,6 +6,7 @@
 //! and is read again after a restart.
 
 pub mod file;
+pub mod kafka;
 pub mod stdout;
 
 use std::sync::Arc;
@@ -120,9 +121,16 @@ pub fn encode_json_lines(records: &[Record], buf: &mut Vec<u8>) {
     }
 }
 
-/// Opens the configured sinks.
-pub fn from_config(configs: &[SinkConfig]) -> anyhow::Result<Vec<Box<dyn Sink>>> {
+/// Opens the configured sinks. Kafka sinks start their healthcheck, which holds `/ready`
+/// (through `health`) until their brokers answer, or until `stop`.
+pub fn from_config(
+    configs: &[SinkConfig],
+    registry: &Registry,
+    health: &Arc<crate::server::Health>,
+    stop: &CancellationToken,
+) -> anyhow::Result<Vec<Box<dyn Sink>>> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+    let mut kafka_errors = None;
     for (i, cfg) in configs.iter().enumerate() {
         match cfg.kind.get_ref() {
             SinkType::Stdout => sinks.push(Box::<stdout::StdoutSink>::default()),
@@ -133,6 +141,25 @@ pub fn from_config(configs: &[SinkConfig]) -> anyhow::Result<Vec<Box<dyn Sink>>>
                     .map(|p| p.get_ref().clone())
                     .ok_or_else(|| anyhow::anyhow!("sinks[{i}]: a file sink needs a path"))?;
                 sinks.push(Box::new(file::FileSink::open(path.into(), cfg.fsync)?));
+            }
+            SinkType::Kafka => {
+                let errors = kafka_errors
+                    .get_or_insert_with(|| {
+                        metrics::counter_vec(
+                            registry,
+                            "logsieve_kafka_produce_errors_total",
+                            "Records the Kafka producer could not deliver (their batch is retried), by sink.",
+                            &["sink"],
+                        )
+                    })
+                    .clone();
+                sinks.push(Box::new(kafka::KafkaSink::open(
+                    cfg,
+                    i,
+                    health,
+                    stop.clone(),
+                    errors,
+                )?));
             }
         }
     }

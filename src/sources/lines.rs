@@ -101,25 +101,33 @@ impl Framer {
         }
     }
 
-    fn finish(&self, bytes: &[u8], start: u64, mut truncated: bool) -> Line {
-        let mut bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        if bytes.len() > self.max_line_bytes {
-            bytes = &bytes[..self.max_line_bytes];
-            truncated = true;
-        }
-        if truncated {
-            bytes = cut_at_char_boundary(bytes);
-        }
-        let (text, invalid_utf8) = match std::str::from_utf8(bytes) {
-            Ok(s) => (s.to_owned(), false),
-            Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),
-        };
-        Line {
-            start,
-            text,
-            truncated,
-            invalid_utf8,
-        }
+    fn finish(&self, bytes: &[u8], start: u64, truncated: bool) -> Line {
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        decode(bytes, start, self.max_line_bytes, truncated)
+    }
+}
+
+/// One line's bytes (without its newline) as a [`Line`]: cut at `max_line_bytes` (at a
+/// character boundary) and decoded lossily. `truncated`: it was cut already. Also how a Kafka
+/// message's payload becomes a line.
+pub fn decode(bytes: &[u8], start: u64, max_line_bytes: usize, mut truncated: bool) -> Line {
+    let mut bytes = bytes;
+    if bytes.len() > max_line_bytes {
+        bytes = &bytes[..max_line_bytes];
+        truncated = true;
+    }
+    if truncated {
+        bytes = cut_at_char_boundary(bytes);
+    }
+    let (text, invalid_utf8) = match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_owned(), false),
+        Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),
+    };
+    Line {
+        start,
+        text,
+        truncated,
+        invalid_utf8,
     }
 }
 

@@ -3,6 +3,7 @@
 //! trait; the pipeline starts them and knows nothing else about them.
 
 pub mod file;
+pub mod kafka;
 pub mod lines;
 pub mod stdin;
 
@@ -101,6 +102,17 @@ impl LineDecoder {
     }
 
     pub fn event(&self, line: Line, timestamp: &Arc<str>, origin: Origin) -> Event {
+        self.event_from(line, timestamp, origin, &self.source)
+    }
+
+    /// As [`LineDecoder::event`], with the source name the line gets unless it names its own.
+    pub fn event_from(
+        &self,
+        line: Line,
+        timestamp: &Arc<str>,
+        origin: Origin,
+        source: &Arc<str>,
+    ) -> Event {
         let decoded = decode_line(
             line.text,
             self.json,
@@ -112,7 +124,7 @@ impl LineDecoder {
             source: decoded
                 .source
                 .map(Arc::from)
-                .unwrap_or_else(|| self.source.clone()),
+                .unwrap_or_else(|| source.clone()),
             message: decoded.message,
             origin,
             fields: decoded.fields,
@@ -150,9 +162,11 @@ pub fn from_config(
     loaded: &crate::config::Loaded,
     registry: &Registry,
     exit_on_eof: bool,
+    health: &Arc<crate::server::Health>,
 ) -> anyhow::Result<Vec<Box<dyn Source>>> {
     let metrics = SourceMetrics::register(registry);
     let file_metrics = file::FileMetrics::register(registry);
+    let mut kafka_metrics = None;
     let mut sources: Vec<Box<dyn Source>> = Vec::new();
     for (i, cfg) in loaded.config.sources.iter().enumerate() {
         match cfg.kind.get_ref() {
@@ -168,6 +182,18 @@ pub fn from_config(
                 cfg.clone(),
                 metrics.clone(),
             ))),
+            crate::config::SourceType::Kafka => {
+                let kafka = kafka_metrics
+                    .get_or_insert_with(|| kafka::KafkaMetrics::register(registry))
+                    .clone();
+                sources.push(Box::new(kafka::KafkaSource::new(
+                    cfg.clone(),
+                    i,
+                    metrics.clone(),
+                    kafka,
+                    health.clone(),
+                )))
+            }
         }
     }
     Ok(sources)

@@ -94,6 +94,11 @@ path = "{out}"
         path
     }
 
+    /// Starts the agent without waiting for `/ready`.
+    pub fn spawn(&self, extra_args: &[&str]) -> Agent {
+        Agent::spawn(self, extra_args)
+    }
+
     pub fn start(&self, extra_args: &[&str]) -> Agent {
         let agent = Agent::spawn(self, extra_args);
         agent.wait_ready();
