@@ -333,6 +333,22 @@ fn kafka_to_kafka_labels_100k_messages_once_each() {
     );
     let agent = setup.start(&[]);
     let got = read_topic(&broker, &output, 100_000, Duration::from_secs(180));
+    // librdkafka's statistics (every second) report the lag per partition; it ends at 0.
+    let lag_series: Vec<String> = (0..3)
+        .map(|p| format!("logsieve_kafka_consumer_lag{{partition=\"{p}\",topic=\"{input}\"}}"))
+        .collect();
+    wait_until(
+        Duration::from_secs(15),
+        "no lag left, and commits made",
+        || {
+            let metrics = agent.metrics();
+            let caught_up = |series: &String| {
+                metrics.contains(series.as_str()) && metric_value(&metrics, series) == 0.0
+            };
+            lag_series.iter().all(caught_up)
+                && metric_value(&metrics, "logsieve_kafka_commits_total{source=\"in\"}") > 0.0
+        },
+    );
     let (status, stderr) = agent.terminate();
     assert!(status.success(), "{stderr}");
 

@@ -80,7 +80,7 @@ impl KafkaMetrics {
             lag: metrics::gauge_vec(
                 registry,
                 "logsieve_kafka_consumer_lag",
-                "Messages in a partition not yet consumed (high watermark - position), from librdkafka's statistics.",
+                "Messages in a partition not yet delivered by every sink (high watermark - stored offset), from librdkafka's statistics every second.",
                 &["topic", "partition"],
             ),
             commits: metrics::counter_vec(
@@ -258,11 +258,14 @@ impl ClientContext for Context {
     fn stats(&self, statistics: Statistics) {
         for (topic, t) in &statistics.topics {
             for (partition, p) in &t.partitions {
-                if *partition >= 0 && p.consumer_lag >= 0 {
+                // Against the stored offset, which is the delivered watermark: messages not yet
+                // written by every sink (librdkafka's `consumer_lag` counts from the last
+                // commit instead, so it also holds up to commit_interval_ms of delivered ones).
+                if *partition >= 0 && p.consumer_lag_stored >= 0 {
                     self.kafka
                         .lag
                         .with_label_values(&[topic, &partition.to_string()])
-                        .set(p.consumer_lag);
+                        .set(p.consumer_lag_stored);
                 }
             }
         }
