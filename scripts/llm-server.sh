@@ -5,7 +5,7 @@
 #
 #   scripts/llm-server.sh install   build/install once (reuses the cached wheel: ~4 min the
 #                                   first time on 2 cores, seconds after)
-#   scripts/llm-server.sh start     install if needed, start on 127.0.0.1:$LOGSIEVE_LLM_PORT
+#   scripts/llm-server.sh start     install if needed, start on 127.0.0.1:$LLM_SERVER_PORT
 #                                   (default 18080), wait until it answers, print its base URL
 #   scripts/llm-server.sh stop      stop the server this script started
 #
@@ -18,7 +18,7 @@ CACHE="${LOGSIEVE_CACHE:-$HOME/.cache/logsieve}"
 WHEELS="$CACHE/wheels"
 VENV="$CACHE/llm-venv"
 RUN="$CACHE/run"
-PORT="${LOGSIEVE_LLM_PORT:-18080}"
+PORT="${LLM_SERVER_PORT:-18080}"
 PYTHON="${PYTHON:-python3}"
 LLAMA="llama-cpp-python==0.3.36"
 LLAMA_SDIST_SHA256="832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"

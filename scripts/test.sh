@@ -12,17 +12,16 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --release -- -D warnings
 
 # Ports of their own, so a broker or LLM server someone runs on the default ports is left alone.
-export LOGSIEVE_LLM_PORT="${LOGSIEVE_LLM_PORT:-18180}"
-export LOGSIEVE_KAFKA_PORT="${LOGSIEVE_KAFKA_PORT:-19192}"
+# (Not exported: LOGSIEVE_LLM_* variables are config overrides, so the scripts take other names.)
+LLM_PORT="${LLM_SERVER_PORT:-18180}"
+KAFKA_PORT="${KAFKA_BROKER_PORT:-19192}"
 stop_services() {
-  ./scripts/llm-server.sh stop || true
-  ./scripts/kafka-broker.sh stop || true
+  LLM_SERVER_PORT="$LLM_PORT" ./scripts/llm-server.sh stop || true
+  KAFKA_BROKER_PORT="$KAFKA_PORT" ./scripts/kafka-broker.sh stop || true
 }
 trap stop_services EXIT
-LOGSIEVE_TEST_LLM_URL="$(./scripts/llm-server.sh start)"
-LOGSIEVE_TEST_KAFKA="$(./scripts/kafka-broker.sh start)"
+LOGSIEVE_TEST_LLM_URL="$(LLM_SERVER_PORT="$LLM_PORT" ./scripts/llm-server.sh start)"
+LOGSIEVE_TEST_KAFKA="$(KAFKA_BROKER_PORT="$KAFKA_PORT" ./scripts/kafka-broker.sh start)"
 export LOGSIEVE_TEST_LLM_URL LOGSIEVE_TEST_KAFKA
-# The Kafka tests stop and start the broker through this script.
-export LOGSIEVE_TEST_KAFKA_SCRIPT="$PWD/scripts/kafka-broker.sh"
 
 cargo test --release

@@ -531,7 +531,7 @@ fn two_agents_share_a_group_and_one_takes_over_when_the_other_stops() {
 fn broker_script(action: &str, port: u16) -> String {
     let out = Command::new(repo_path("scripts/kafka-broker.sh"))
         .arg(action)
-        .env("LOGSIEVE_KAFKA_PORT", port.to_string())
+        .env("KAFKA_BROKER_PORT", port.to_string())
         .output()
         .unwrap();
     assert!(
