@@ -217,10 +217,7 @@ struct Agent {
 impl Agent {
     /// `output`: a topic, or `None` for a file sink in `dir`.
     fn start(dir: &Path, broker: &str, input: &str, output: Option<&str>, model: bool) -> Agent {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let model = if model {
             format!(
                 "[tiers.model]\nonnxruntime = {}\nmodel = {}\ntokenizer = {}\nchecksums = {}\nhead = {}\n",

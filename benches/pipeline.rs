@@ -225,10 +225,7 @@ fn run_logsieve(name: &str, input: &Input, pinned: bool, run_dir: &Path) -> Row 
 
 /// The bench config: one file source on `input`, the seed rules, one file sink.
 fn write_config(dir: &Path, input: &Path) -> PathBuf {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("find a free port")
-        .port();
+    let port = free_port();
     let config = format!(
         r#"data_dir = {data}
 [server]

@@ -10,6 +10,14 @@ use std::process::{Child, ExitStatus};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_logsieve");
 
+/// A loopback port nobody listens on now (for the agent's HTTP server).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("find a free port")
+        .port()
+}
+
 /// Reaps the child with `wait4`, which also reports its peak RSS (`ru_maxrss`, KiB on Linux).
 /// (`Child::wait` would reap it too, but says nothing about memory.)
 pub fn wait_with_rusage(child: Child) -> (ExitStatus, u64) {
