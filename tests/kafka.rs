@@ -809,3 +809,48 @@ fn validate_names_what_a_kafka_config_lacks() {
         assert!(text.contains(expected), "{expected} in:\n{text}");
     }
 }
+
+#[test]
+fn a_record_kafka_refuses_for_good_is_dropped_and_counted_not_retried_for_ever() {
+    let broker = broker();
+    let output = unique("out");
+    create_topic(&broker, &output, 1);
+    let setup = Setup::new();
+    fs::create_dir_all(setup.path("logs")).unwrap();
+    let mut text: String = (0..50).map(|i| line(i) + "\n").collect();
+    text.push_str(&format!("line 0000050 {}\n", "y".repeat(5000)));
+    text.extend((51..100).map(|i| line(i) + "\n"));
+    fs::write(setup.path("logs/app.log"), text).unwrap();
+    let sources = format!(
+        "[[sources]]\ntype = \"file\"\nname = \"app\"\ninclude = [\"{}\"]\n",
+        setup.path("logs/*.log").display()
+    );
+    // librdkafka refuses a message over message.max.bytes itself: a refusal no retry changes.
+    write_config(
+        &setup,
+        &sources,
+        &kafka_sink(
+            &broker,
+            &output,
+            "librdkafka_options = { \"message.max.bytes\" = \"4096\" }",
+        ),
+    );
+    let agent = setup.start(&[]);
+    let got = read_topic(&broker, &output, 99, Duration::from_secs(30));
+    wait_until(Duration::from_secs(10), "the drop counted", || {
+        agent.metric("logsieve_kafka_dropped_records_total{reason=\"too_large\",sink=\"kafka-0\"}")
+            == 1.0
+    });
+    let (status, stderr) = agent.terminate();
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Kafka refuses this record for good"),
+        "{stderr}"
+    );
+    let numbers: HashSet<usize> = got
+        .iter()
+        .map(|g| line_number(g.record["message"].as_str().unwrap()))
+        .collect();
+    assert_eq!(numbers.len(), 99, "every other line delivered");
+    assert!(!numbers.contains(&50));
+}

@@ -4,16 +4,22 @@
 //! that is what moves the source's checkpoint or offsets. When librdkafka gives up on a message
 //! (`message_timeout_ms`), the write fails: it is logged and counted, the batch's origins are not
 //! acknowledged, and the pipeline retries the batch (messages of it that did arrive are sent
-//! again: at least once). A healthcheck at start keeps `/ready` at 503 until the brokers answer.
+//! again: at least once). A message no retry can deliver (larger than the broker takes, an
+//! invalid topic) is the exception: it is dropped, logged and counted
+//! (`logsieve_kafka_dropped_records_total`), so that one record cannot stall every source
+//! behind the sink. A healthcheck at start keeps `/ready` at 503 until the brokers answer.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use prometheus::IntCounterVec;
+use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
 use tokio_util::sync::CancellationToken;
+use tracing::error;
 
 use super::Sink;
 use crate::config::{KafkaKey, SinkConfig};
@@ -27,8 +33,16 @@ pub struct KafkaSink {
     topic: TopicTemplate,
     key: KafkaKey,
     /// How long a send may wait for room in librdkafka's queue.
-    queue_timeout: Duration,
+    queue_timeout: Timeout,
     errors: IntCounterVec,
+    dropped: IntCounterVec,
+}
+
+/// The metrics of every Kafka sink, registered once.
+#[derive(Clone)]
+pub struct KafkaSinkMetrics {
+    pub errors: IntCounterVec,
+    pub dropped: IntCounterVec,
 }
 
 impl KafkaSink {
@@ -38,7 +52,7 @@ impl KafkaSink {
         index: usize,
         health: &Arc<Health>,
         stop: CancellationToken,
-        errors: IntCounterVec,
+        metrics: KafkaSinkMetrics,
     ) -> anyhow::Result<KafkaSink> {
         let name = format!("kafka-{index}");
         let servers = cfg
@@ -79,8 +93,13 @@ impl KafkaSink {
             producer,
             topic: TopicTemplate::parse(&topic),
             key: cfg.key,
-            queue_timeout: Duration::from_millis(cfg.message_timeout_ms),
-            errors,
+            // 0 is librdkafka's "no timeout".
+            queue_timeout: match cfg.message_timeout_ms {
+                0 => Timeout::Never,
+                ms => Timeout::After(Duration::from_millis(ms)),
+            },
+            errors: metrics.errors,
+            dropped: metrics.dropped,
         })
     }
 }
@@ -113,24 +132,45 @@ impl Sink for KafkaSink {
             if let Some(key) = key {
                 message = message.key(key.as_slice());
             }
-            self.producer
-                .send(message, Timeout::After(self.queue_timeout))
+            self.producer.send(message, self.queue_timeout)
         });
         let results = futures_util::future::join_all(sends).await;
-        let failed: Vec<_> = results.into_iter().filter_map(Result::err).collect();
-        if let Some((first, _)) = failed.first() {
-            self.errors
-                .with_label_values(&[&self.name])
-                .inc_by(failed.len() as u64);
+        let mut failed = 0;
+        let mut first = None;
+        for ((topic, payload, _), result) in messages.iter().zip(results) {
+            let Err((e, _)) = result else { continue };
+            if let Some(reason) = undeliverable(&e) {
+                self.dropped.with_label_values(&[&self.name, reason]).inc();
+                error!(sink = %self.name, topic = %topic, bytes = payload.len(), "Kafka refuses this record for good ({e}); dropped it, so that it does not hold up the stream");
+                continue;
+            }
+            failed += 1;
+            first.get_or_insert(e);
+        }
+        if let Some(first) = first {
+            self.errors.with_label_values(&[&self.name]).inc_by(failed);
             return Err(std::io::Error::other(format!(
-                "{} of {} records not delivered to Kafka: {first}",
-                failed.len(),
+                "{failed} of {} records not delivered to Kafka: {first}",
                 records.len()
             )));
         }
         Ok(bytes)
     }
 }
+
+/// Why no retry can deliver a message, for the errors that say so.
+fn undeliverable(e: &KafkaError) -> Option<&'static str> {
+    match e.rdkafka_error_code()? {
+        RDKafkaErrorCode::MessageSizeTooLarge
+        | RDKafkaErrorCode::InvalidMessageSize
+        | RDKafkaErrorCode::MessageBatchTooLarge => Some("too_large"),
+        RDKafkaErrorCode::InvalidTopic => Some("invalid_topic"),
+        RDKafkaErrorCode::InvalidRecord => Some("invalid_record"),
+        _ => None,
+    }
+}
+
+const MAX_TOPIC_LEN: usize = 249;
 
 /// A topic name with `{label}` and `{source}` filled in per record.
 #[derive(Debug, PartialEq)]
@@ -187,6 +227,8 @@ impl TopicTemplate {
                         Part::Source => push_topic_safe(&mut topic, &record.event.source),
                     }
                 }
+                // Kafka's limit on a topic name's length (what is filled in is ASCII).
+                topic.truncate(MAX_TOPIC_LEN);
                 topic
             }
         }
@@ -245,5 +287,7 @@ mod tests {
         );
         let odd = TopicTemplate::parse("{x}-{label}");
         assert_eq!(odd.render(&record("Error", "a")), "{x}-error");
+        let long = TopicTemplate::parse("logs.{source}");
+        assert_eq!(long.render(&record("Error", &"s".repeat(400))).len(), 249);
     }
 }

@@ -130,7 +130,7 @@ pub fn from_config(
     stop: &CancellationToken,
 ) -> anyhow::Result<Vec<Box<dyn Sink>>> {
     let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    let mut kafka_errors = None;
+    let mut kafka_metrics = None;
     for (i, cfg) in configs.iter().enumerate() {
         match cfg.kind.get_ref() {
             SinkType::Stdout => sinks.push(Box::<stdout::StdoutSink>::default()),
@@ -143,14 +143,20 @@ pub fn from_config(
                 sinks.push(Box::new(file::FileSink::open(path.into(), cfg.fsync)?));
             }
             SinkType::Kafka => {
-                let errors = kafka_errors
-                    .get_or_insert_with(|| {
-                        metrics::counter_vec(
+                let metrics = kafka_metrics
+                    .get_or_insert_with(|| kafka::KafkaSinkMetrics {
+                        errors: metrics::counter_vec(
                             registry,
                             "logsieve_kafka_produce_errors_total",
                             "Records the Kafka producer could not deliver (their batch is retried), by sink.",
                             &["sink"],
-                        )
+                        ),
+                        dropped: metrics::counter_vec(
+                            registry,
+                            "logsieve_kafka_dropped_records_total",
+                            "Records Kafka refuses for good (too large, invalid topic), dropped, by sink and reason.",
+                            &["sink", "reason"],
+                        ),
                     })
                     .clone();
                 sinks.push(Box::new(kafka::KafkaSink::open(
@@ -158,7 +164,7 @@ pub fn from_config(
                     i,
                     health,
                     stop.clone(),
-                    errors,
+                    metrics,
                 )?));
             }
         }

@@ -218,22 +218,63 @@ struct Mark {
 struct Partitions {
     marks: HashMap<Partition, Mark>,
     assigned: HashSet<(String, i32)>,
-    /// Bumped when partitions are revoked: buffered messages must be checked.
+    /// Counts revocations; every read is stamped with its value when it was read.
     revocations: u64,
+    /// For each partition revoked, the `revocations` count just after: a read of it stamped
+    /// earlier belongs to an ownership that ended, and is dropped, not sent on.
+    revoked_at: HashMap<(String, i32), u64>,
 }
 
 impl Partitions {
-    /// Moves every watermark over what was delivered; the offsets to store, if any moved.
+    /// The delivered offset of every partition whose watermark moved past what was stored.
     fn delivered(&mut self) -> TopicPartitionList {
         let mut tpl = TopicPartitionList::new();
         for ((topic, partition), mark) in self.marks.iter_mut() {
             let delivered = mark.watermark.advance();
             if delivered > mark.stored {
-                mark.stored = delivered;
                 let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(delivered));
             }
         }
         tpl
+    }
+
+    /// Records the offsets librdkafka accepted (the elements of `tpl` without an error).
+    fn stored(&mut self, tpl: &TopicPartitionList) {
+        for e in tpl.elements() {
+            if e.error().is_err() {
+                continue;
+            }
+            let Offset::Offset(offset) = e.offset() else {
+                continue;
+            };
+            let mark = self
+                .marks
+                .iter_mut()
+                .find(|((t, p), _)| **t == *e.topic() && *p == e.partition());
+            if let Some((_, mark)) = mark {
+                mark.stored = mark.stored.max(offset);
+            }
+        }
+    }
+
+    /// Whether a read of `partition`, stamped `stamp`, was made before the partition was
+    /// last revoked.
+    fn is_stale(&self, partition: &Partition, stamp: u64) -> bool {
+        self.revoked_at
+            .get(&(partition.0.to_string(), partition.1))
+            .is_some_and(|&at| stamp < at)
+    }
+
+    /// Forgets `revoked` (after their offsets were committed): their marks, their ownership,
+    /// and every read of them made until now.
+    fn forget(&mut self, revoked: &HashSet<(String, i32)>) {
+        self.marks
+            .retain(|(t, p), _| !revoked.contains(&(t.to_string(), *p)));
+        self.revocations += 1;
+        for tp in revoked {
+            self.assigned.remove(tp);
+            self.revoked_at.insert(tp.clone(), self.revocations);
+        }
     }
 }
 
@@ -276,14 +317,19 @@ impl ConsumerContext for Context {
     /// Before partitions go: wait for their messages still in the pipeline (bounded by
     /// `drain_timeout_ms`) and commit what was delivered, so the next owner starts there.
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(revoked) = rebalance else {
-            return;
+        let revoked: HashSet<(String, i32)> = match rebalance {
+            Rebalance::Revoke(tpl) => tpl
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_string(), e.partition()))
+                .collect(),
+            // librdkafka gives up the whole assignment after a failed rebalance.
+            Rebalance::Error(_) => {
+                let partitions = self.partitions.lock().expect("partitions lock");
+                partitions.assigned.clone()
+            }
+            Rebalance::Assign(_) => return,
         };
-        let revoked: HashSet<(String, i32)> = revoked
-            .elements()
-            .iter()
-            .map(|e| (e.topic().to_string(), e.partition()))
-            .collect();
         let started = Instant::now();
         let offsets = loop {
             let mut partitions = self.partitions.lock().expect("partitions lock");
@@ -293,7 +339,7 @@ impl ConsumerContext for Context {
                 if !revoked.contains(&(topic.to_string(), *partition)) {
                     continue;
                 }
-                let delivered = mark.watermark.advance();
+                let delivered = mark.watermark.advance().max(mark.stored);
                 waiting |= mark.watermark.in_flight() > 0 && !mark.watermark.is_stuck();
                 let _ = offsets.add_partition_offset(topic, *partition, Offset::Offset(delivered));
             }
@@ -301,13 +347,7 @@ impl ConsumerContext for Context {
                 if waiting {
                     warn!(source = %self.name, "rebalance: messages of revoked partitions still in flight after {:?}; their next owner reads them again", self.drain_timeout);
                 }
-                partitions
-                    .marks
-                    .retain(|(t, p), _| !revoked.contains(&(t.to_string(), *p)));
-                for tp in &revoked {
-                    partitions.assigned.remove(tp);
-                }
-                partitions.revocations += 1;
+                partitions.forget(&revoked);
                 self.kafka
                     .assigned
                     .with_label_values(&[&self.name])
@@ -319,7 +359,7 @@ impl ConsumerContext for Context {
         };
         if offsets.count() > 0 {
             if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
-                warn!(source = %self.name, "rebalance: committing the revoked partitions' offsets failed: {e}");
+                warn!(source = %self.name, "rebalance: committing the revoked partitions' offsets failed: {e} (what was delivered since the last commit is read again)");
             }
         }
         info!(source = %self.name, partitions = revoked.len(), waited_ms = started.elapsed().as_millis() as u64, "Kafka partitions revoked; their delivered offsets committed");
@@ -377,6 +417,8 @@ impl ConsumerContext for Context {
 /// A message read, not yet handed to the pipeline.
 struct Read {
     partition: Partition,
+    /// `Partitions::revocations` when it was read.
+    stamp: u64,
     offset: i64,
     /// `None`: a tombstone.
     event: Option<Event>,
@@ -413,7 +455,6 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
     let mut topic_names: HashMap<String, Arc<str>> = HashMap::new();
     let mut buffer: Vec<Read> = Vec::new();
     let mut flush_at: Option<tokio::time::Instant> = None;
-    let mut revocations_seen = 0;
     let mut store = tokio::time::interval(STORE_EVERY);
     store.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error: Option<Instant> = None;
@@ -433,16 +474,11 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
             }
             _ = store.tick() => store_delivered(&consumer, &partitions, &name),
             message = consumer.recv() => {
-                // A revocation happened inside recv(): drop what we hold of partitions gone.
-                let revocations = partitions.lock().expect("partitions lock").revocations;
-                if revocations != revocations_seen {
-                    revocations_seen = revocations;
-                    let p = partitions.lock().expect("partitions lock");
-                    buffer.retain(|r| p.assigned.contains(&(r.partition.0.to_string(), r.partition.1)));
-                }
+                // Stamped after recv(): a revocation it handled came before this message.
+                let stamp = partitions.lock().expect("partitions lock").revocations;
                 match message {
                     Ok(m) => {
-                        let read = read_message(&m, &source, &decoder, &source_from, &mut topic_names);
+                        let read = read_message(&m, stamp, &source, &decoder, &source_from, &mut topic_names);
                         buffer.push(read);
                         if buffer.len() >= CHUNK_MESSAGES {
                             flush(&source, &partitions, &mut buffer, &ctx.out).await;
@@ -463,10 +499,17 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
             }
         }
     }
-    // Stop reading: hand over what was read, let the pipeline drain, then commit.
+    // Stop reading: hand over what was read, let the pipeline drain, then commit. The consumer
+    // is still polled meanwhile (what it reads is dropped: not delivered, so not committed), so
+    // that a rebalance the group starts is answered rather than held up.
     flush(&source, &partitions, &mut buffer, &ctx.out).await;
     drop(ctx.out);
-    ctx.drained.cancelled().await;
+    loop {
+        tokio::select! {
+            _ = ctx.drained.cancelled() => break,
+            _ = consumer.recv() => {}
+        }
+    }
     store_delivered(&consumer, &partitions, &name);
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Ok(()) => info!(source = %name, "Kafka offsets committed at shutdown"),
@@ -478,18 +521,24 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Stores every partition's delivered offset that moved, for librdkafka's next commit.
+/// Stores every partition's delivered offset that moved, for librdkafka's next commit; an
+/// offset librdkafka did not take is offered again next time.
 fn store_delivered(consumer: &StreamConsumer<Context>, partitions: &Mutex<Partitions>, name: &str) {
     let offsets = partitions.lock().expect("partitions lock").delivered();
-    if offsets.count() > 0 {
-        if let Err(e) = consumer.store_offsets(&offsets) {
-            warn!(source = %name, "cannot store Kafka offsets: {e}");
-        }
+    if offsets.count() == 0 {
+        return;
     }
+    // rd_kafka_offsets_store fails only when no partition took its offset; each element
+    // carries its own result.
+    if let Err(e) = consumer.store_offsets(&offsets) {
+        warn!(source = %name, "cannot store Kafka offsets: {e}");
+    }
+    partitions.lock().expect("partitions lock").stored(&offsets);
 }
 
 fn read_message(
     m: &BorrowedMessage<'_>,
+    stamp: u64,
     source: &KafkaSource,
     decoder: &LineDecoder,
     source_from: &KafkaSourceFrom,
@@ -508,6 +557,7 @@ fn read_message(
         source.kafka.tombstones.with_label_values(&[&topic]).inc();
         return Read {
             partition,
+            stamp,
             offset: m.offset(),
             event: None,
             bytes: 0,
@@ -541,6 +591,7 @@ fn read_message(
     let event = decoder.event_from(line, &timestamp, origin, named.as_ref().unwrap_or(&topic));
     Read {
         partition,
+        stamp,
         offset: m.offset(),
         event: Some(event),
         bytes: payload.len() as u64,
@@ -555,6 +606,13 @@ async fn flush(
     buffer: &mut Vec<Read>,
     out: &mpsc::Sender<Chunk>,
 ) {
+    // Reads of a partition revoked since: its next owner reads them again from the committed
+    // offset. (Revocations only happen inside `recv()`, on this same thread, so none can
+    // come between this check and the marks below.)
+    {
+        let p = partitions.lock().expect("partitions lock");
+        buffer.retain(|r| !p.is_stale(&r.partition, r.stamp));
+    }
     if buffer.is_empty() {
         return;
     }
@@ -596,5 +654,59 @@ async fn flush(
         if out.send(Chunk { events, ack }).await.is_err() {
             return; // the pipeline stopped; the ack is dropped, the offsets stay put
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partition(topic: &str, p: i32) -> Partition {
+        (Arc::from(topic), p)
+    }
+
+    #[test]
+    fn reads_from_before_a_revocation_are_stale_and_later_ones_are_not() {
+        let mut partitions = Partitions::default();
+        let p0 = partition("t", 0);
+        partitions.assigned.insert(("t".into(), 0));
+        let before = partitions.revocations;
+        assert!(!partitions.is_stale(&p0, before));
+        partitions.forget(&HashSet::from([("t".to_string(), 0)]));
+        assert!(partitions.is_stale(&p0, before), "read before the revoke");
+        assert!(
+            !partitions.is_stale(&p0, partitions.revocations),
+            "read after"
+        );
+        assert!(
+            !partitions.is_stale(&partition("t", 1), before),
+            "another partition"
+        );
+        assert!(partitions.assigned.is_empty());
+    }
+
+    #[test]
+    fn an_offset_counts_as_stored_only_once_librdkafka_took_it() {
+        let mut partitions = Partitions::default();
+        let (ack, receipt) = track();
+        let mut watermark = Watermark::new(10);
+        watermark.push(20, receipt);
+        partitions.marks.insert(
+            partition("t", 0),
+            Mark {
+                watermark,
+                stored: 10,
+            },
+        );
+        ack.delivered();
+        let offsets = partitions.delivered();
+        assert_eq!(offsets.count(), 1);
+        assert_eq!(
+            partitions.delivered().count(),
+            1,
+            "not stored yet: offered again"
+        );
+        partitions.stored(&offsets);
+        assert_eq!(partitions.delivered().count(), 0, "stored: nothing new");
     }
 }
