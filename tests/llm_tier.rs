@@ -297,6 +297,51 @@ fn the_breaker_opens_after_failures_falls_back_at_once_and_closes_after_a_probe(
 }
 
 #[test]
+fn a_refused_line_does_not_open_the_breaker_but_a_refused_key_does() {
+    let server = ScriptedLlm::start(|_, prompt| {
+        if prompt.contains("oversized") {
+            Reply::status(400)
+        } else if prompt.contains("badkey") {
+            Reply::status(401)
+        } else {
+            Reply::answer("Workflow Error")
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &server.base_url(),
+        "max_retries = 0\nbreaker_failures = 2\nbreaker_open_ms = 60000\nmax_in_flight = 1",
+        "",
+    );
+    let chain = Chain::load(&config);
+    let records = chain.label(&[
+        ("LegacyCRM", "oversized one"),
+        ("LegacyCRM", "oversized two"),
+        ("LegacyCRM", "oversized three"),
+    ]);
+    assert!(records
+        .iter()
+        .all(|r| verdict(r) == fell_back("llm_rejected")));
+    let records = chain.label(&[("LegacyCRM", "fine case failed")]);
+    assert_eq!(
+        verdict(&records[0]),
+        llm("Workflow Error"),
+        "three refused lines leave the breaker closed"
+    );
+    let records = chain.label(&[("LegacyCRM", "badkey one"), ("LegacyCRM", "badkey two")]);
+    assert!(records
+        .iter()
+        .all(|r| verdict(r) == fell_back("llm_unauthorized")));
+    let records = chain.label(&[("LegacyCRM", "another fine case")]);
+    assert_eq!(
+        verdict(&records[0]),
+        fell_back("llm_circuit_open"),
+        "a refused key is every line's problem: the breaker opens"
+    );
+}
+
+#[test]
 fn a_refused_connection_falls_back_and_loses_no_line() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{}/v1", free_port());

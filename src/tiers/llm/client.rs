@@ -32,8 +32,11 @@ pub enum Failure {
     Unavailable(String),
     /// No response within `timeout_ms` on the last attempt.
     Timeout,
-    /// A 4xx other than 429, or a body that is not a chat completion: retrying will not help.
+    /// A 4xx other than 401, 403 and 429, or a body that is not a chat completion: this line's
+    /// request is refused, retrying will not help, the server itself is fine.
     Rejected(String),
+    /// 401 or 403: the key (or its rights) is refused; every request will be.
+    Unauthorized(String),
 }
 
 impl Failure {
@@ -44,7 +47,14 @@ impl Failure {
             Failure::Unavailable(_) => "llm_unavailable",
             Failure::Timeout => "llm_timeout",
             Failure::Rejected(_) => "llm_rejected",
+            Failure::Unauthorized(_) => "llm_unauthorized",
         }
+    }
+
+    /// Whether it says the server cannot answer anyone (what the circuit breaker counts), as
+    /// opposed to one line's request being refused.
+    pub fn is_server_down(&self) -> bool {
+        !matches!(self, Failure::Rejected(_))
     }
 }
 
@@ -110,7 +120,7 @@ impl ChatClient {
             requests: metrics::counter_vec(
                 registry,
                 "logsieve_llm_requests_total",
-                "LLM requests (every attempt), by outcome: ok, rate_limited, server_error, timeout, connect_error, rejected.",
+                "LLM requests (every attempt), by outcome: ok, rate_limited, server_error, timeout, connect_error, unauthorized, rejected.",
                 &["outcome"],
             ),
             latency: metrics::histogram(
@@ -212,7 +222,11 @@ impl ChatClient {
                 return Err(why);
             }
             let wait = after.unwrap_or_else(|| self.backoff_for(retries));
-            if Instant::now() + wait >= deadline {
+            // (A wait too long to add to an instant is past any deadline.)
+            if Instant::now()
+                .checked_add(wait)
+                .is_none_or(|at| at >= deadline)
+            {
                 return Err(why);
             }
             retries += 1;
@@ -291,6 +305,14 @@ impl ChatClient {
                 },
             );
         }
+        if status.as_u16() == 401 || status.as_u16() == 403 {
+            return (
+                "unauthorized",
+                Attempt::GiveUp(Failure::Unauthorized(format!(
+                    "HTTP {status}: check the API key (api_key_env / api_key_file)"
+                ))),
+            );
+        }
         if !status.is_success() {
             return (
                 "rejected",
@@ -355,7 +377,7 @@ impl ChatClient {
 /// `Retry-After` as seconds or an HTTP date.
 fn retry_after(value: &str) -> Option<Duration> {
     if let Ok(seconds) = value.trim().parse::<f64>() {
-        return (seconds >= 0.0 && seconds.is_finite()).then(|| Duration::from_secs_f64(seconds));
+        return Duration::try_from_secs_f64(seconds).ok();
     }
     let at = httpdate::parse_http_date(value.trim()).ok()?;
     Some(
@@ -448,6 +470,8 @@ mod tests {
             Some(Duration::ZERO)
         );
         assert_eq!(retry_after("soon"), None);
+        assert_eq!(retry_after("-1"), None);
+        assert_eq!(retry_after("1e20"), None, "absurd, not a panic");
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub struct LlmTier {
     on_full: OnFull,
     ordered: bool,
     route_labels: Vec<Arc<[Arc<str>]>>,
+    /// Per route, what names it in cache keys: its source, or its message regex (not its
+    /// index, so that reordering routes does not mix their answers).
+    route_ids: Vec<String>,
     all_labels: Arc<[Arc<str>]>,
     output: Mutex<Option<mpsc::Receiver<Answered>>>,
     stop: CancellationToken,
@@ -151,16 +154,29 @@ impl LlmTier {
         let labels =
             |names: Vec<&str>| -> Arc<[Arc<str>]> { names.into_iter().map(Arc::from).collect() };
         let all_labels = labels(config.labels.iter().map(String::as_str).collect());
-        let route_labels = config
+        let route_labels: Vec<Arc<[Arc<str>]>> = config
             .tiers
             .route
             .iter()
             .map(|r| labels(r.allowed_labels(&config.labels)))
             .collect();
+        let route_ids: Vec<String> = config.tiers.route.iter().map(route_id).collect();
+        // A persisted answer is kept only if its label is still allowed for its key.
+        let allowed = |key: &str, label: &str| -> bool {
+            let allowed = match key.split_once('\u{0}') {
+                Some((id, _)) => route_ids
+                    .iter()
+                    .position(|r| r == id)
+                    .map(|i| &route_labels[i]),
+                None => Some(&all_labels),
+            };
+            label == UNCLASSIFIED || allowed.is_some_and(|set| set.iter().any(|l| &**l == label))
+        };
         let persisted = match (&cache, llm.persist_cache) {
             (Some(cache), true) => Some(Mutex::new(load_persisted(
                 &config.data_dir.join("llm-cache.jsonl"),
                 cache,
+                allowed,
             )?)),
             _ => None,
         };
@@ -223,6 +239,7 @@ impl LlmTier {
             on_full: llm.on_full,
             ordered: llm.ordered,
             route_labels,
+            route_ids,
             all_labels,
             output: Mutex::new(Some(output)),
             stop,
@@ -310,7 +327,10 @@ impl LlmTier {
             .clone()
             .unwrap_or_else(|| template(&pending.event.message));
         let key = match escalation {
-            Escalation::Routed { route } => format!("route{route}\u{0}{t}"),
+            Escalation::Routed { route } => match self.route_ids.get(route) {
+                Some(id) => format!("{id}\u{0}{t}"),
+                None => t,
+            },
             _ => t,
         };
         (key, escalation)
@@ -410,6 +430,15 @@ impl Tier for LlmTier {
     }
 }
 
+/// What names a route in cache keys.
+fn route_id(route: &crate::config::RouteConfig) -> String {
+    match (&route.source, &route.message) {
+        (Some(source), _) => format!("route source={}", source.get_ref()),
+        (None, Some(message)) => format!("route message={}", message.get_ref()),
+        (None, None) => "route".into(),
+    }
+}
+
 /// The verdict of a line the LLM did not answer: `Unclassified`, with the reason, keeping the
 /// model's confidence for a line that escalated for want of it.
 fn fallback(escalation: &Escalation, reason: &'static str) -> Verdict {
@@ -465,12 +494,16 @@ async fn dispatch_jobs(
             permit = shared.requests.clone().acquire_owned() => permit.expect("never closed"),
             _ = stop.cancelled() => return,
         };
-        // Answered while this job waited for a request slot?
-        let Some(job) = answer_from_cache(&shared, job).await else {
+        // Answered while this job waited for a request slot? (The slot is given back before
+        // the answer is handed on, which may wait for the sinks.)
+        if let Some(verdict) = cached(&shared, &job.key) {
+            drop(permit);
+            finish(&shared, job, verdict).await;
             continue;
-        };
+        }
         match shared.breaker.permit() {
             Permit::Refused => {
+                drop(permit);
                 shared
                     .metrics
                     .fallbacks
@@ -498,15 +531,20 @@ async fn dispatch_jobs(
     }
 }
 
-/// Answers a job from the cache; gives it back when its template is not there.
-async fn answer_from_cache(shared: &Shared, job: Job) -> Option<Job> {
-    let Some(cached) = shared.cache.as_ref().and_then(|c| c.get(&job.key)) else {
-        return Some(job);
-    };
+/// The cached answer for a key, counted as such.
+fn cached(shared: &Shared, key: &str) -> Option<Verdict> {
+    let cached = shared.cache.as_ref().and_then(|c| c.get(key))?;
     shared.metrics.asked.with_label_values(&["cache"]).inc();
-    let verdict = Verdict {
+    Some(Verdict {
         tier: TierName::Cache,
         ..cached
+    })
+}
+
+/// Answers a job from the cache; gives it back when its template is not there.
+async fn answer_from_cache(shared: &Shared, job: Job) -> Option<Job> {
+    let Some(verdict) = cached(shared, &job.key) else {
+        return Some(job);
     };
     finish(shared, job, verdict).await;
     None
@@ -527,6 +565,11 @@ fn wait_for_same_template(shared: &Shared, job: Job) -> Option<Job> {
 
 /// Asks the LLM about one job's line and answers it and every line that waited for it.
 async fn ask(shared: &Shared, job: Job, permit: OwnedSemaphorePermit) {
+    let mut asking = Asking {
+        shared,
+        key: job.key.clone(),
+        settled: false,
+    };
     shared.metrics.in_flight.inc();
     let answer = shared
         .client
@@ -565,13 +608,18 @@ async fn ask(shared: &Shared, job: Job, permit: OwnedSemaphorePermit) {
             }
         }
         Err(failure) => {
-            if shared.breaker.record(false) {
+            // One line's refused request says nothing about the server: only failures that
+            // would hit every line count towards opening the breaker.
+            if !failure.is_server_down() {
+                shared.breaker.record(true);
+            } else if shared.breaker.record(false) {
                 shared.metrics.breaker_open.set(1);
                 warn!("LLM: {failure:?}; circuit breaker open, lines fall back until a probe succeeds");
             }
             counted_fallback(shared, &job.escalation, failure.reason())
         }
     };
+    asking.settled = true;
     let followers = shared
         .asking
         .lock()
@@ -587,6 +635,38 @@ async fn ask(shared: &Shared, job: Job, permit: OwnedSemaphorePermit) {
         finish(shared, follower, verdict).await;
     }
     finish(shared, job, verdict).await;
+}
+
+/// A question under way. If its task ends before the answer is in (a panic, or the agent
+/// stopping), dropping this frees what waited on it: the template's key (so later lines ask
+/// again), the lines that waited for the same answer (a waiting caller gets `llm_stopped`; a
+/// dispatched line's claim is dropped, so its chunk is read again after a restart), and the
+/// breaker's probe, if it was one.
+struct Asking<'a> {
+    shared: &'a Shared,
+    key: String,
+    settled: bool,
+}
+
+impl Drop for Asking<'_> {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        self.shared.metrics.in_flight.dec();
+        self.shared.breaker.record(false);
+        let followers = self
+            .shared
+            .asking
+            .lock()
+            .map(|mut asking| asking.remove(&self.key).unwrap_or_default())
+            .unwrap_or_default();
+        for follower in followers {
+            if let Reply::Wait(tx) = follower.reply {
+                let _ = tx.send(fallback(&follower.escalation, "llm_stopped"));
+            }
+        }
+    }
 }
 
 fn counted_fallback(shared: &Shared, escalation: &Escalation, reason: &'static str) -> Verdict {
@@ -635,7 +715,11 @@ async fn finish(shared: &Shared, job: Job, verdict: Verdict) {
 
 /// Loads the persisted LLM verdicts into the cache, rewrites the file without duplicates,
 /// and returns it open for appending.
-fn load_persisted(path: &Path, cache: &TemplateCache) -> anyhow::Result<std::fs::File> {
+fn load_persisted(
+    path: &Path,
+    cache: &TemplateCache,
+    allowed: impl Fn(&str, &str) -> bool,
+) -> anyhow::Result<std::fs::File> {
     let mut entries: Vec<(String, String)> = Vec::new();
     if let Ok(file) = std::fs::File::open(path) {
         let mut index: HashMap<String, usize> = HashMap::new();
@@ -645,6 +729,9 @@ fn load_persisted(path: &Path, cache: &TemplateCache) -> anyhow::Result<std::fs:
                 continue; // a line cut by a crash
             };
             if let (Some(k), Some(l)) = (value["key"].as_str(), value["label"].as_str()) {
+                if !allowed(k, l) {
+                    continue; // the config changed: this answer may not be given any more
+                }
                 match index.get(k) {
                     Some(&i) => entries[i].1 = l.to_string(),
                     None => {
