@@ -881,14 +881,6 @@ fn check_kafka_source(source: &SourceConfig, i: usize, p: &mut Problems<'_>) {
             );
         }
     }
-    if !source.include.is_empty() || !source.exclude.is_empty() {
-        p.at(
-            span.clone(),
-            &key("include"),
-            "include/exclude only apply to type = \"file\"".into(),
-            "remove them",
-        );
-    }
     for (name, value) in [
         ("commit_interval_ms", source.commit_interval_ms),
         ("session_timeout_ms", source.session_timeout_ms),
@@ -1009,17 +1001,18 @@ fn check(config: &Config, p: &mut Problems<'_>) {
                     }
                 }
             }
-            SourceType::Stdin => {
-                if !source.include.is_empty() || !source.exclude.is_empty() {
-                    p.at(
-                        span.clone(),
-                        &key("include"),
-                        "include/exclude only apply to type = \"file\"".into(),
-                        "remove them",
-                    );
-                }
-            }
+            SourceType::Stdin => {}
             SourceType::Kafka => check_kafka_source(source, i, p),
+        }
+        if *source.kind.get_ref() != SourceType::File
+            && (!source.include.is_empty() || !source.exclude.is_empty())
+        {
+            p.at(
+                span.clone(),
+                &key("include"),
+                "include/exclude only apply to type = \"file\"".into(),
+                "remove them",
+            );
         }
         if *source.kind.get_ref() != SourceType::Kafka {
             let kafka_keys = [
