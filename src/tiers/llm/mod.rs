@@ -350,15 +350,11 @@ impl LlmTier {
     /// A place in the queue, or the verdict the line leaves with at once.
     async fn admit(&self, key: &str, escalation: &Escalation) -> Result<Slot, Verdict> {
         let shared = &self.shared;
-        if let Some(cached) = shared.cache.as_ref().and_then(|c| c.get(key)) {
-            shared.metrics.asked.with_label_values(&["cache"]).inc();
-            return Err(Verdict {
-                tier: TierName::Cache,
-                ..cached
-            });
+        if let Some(verdict) = cached(shared, key) {
+            return Err(verdict);
         }
         if shared.breaker.is_open() {
-            return Err(self.fell_back(escalation, "llm_circuit_open"));
+            return Err(counted_fallback(shared, escalation, "llm_circuit_open"));
         }
         let permit = match self.on_full {
             OnFull::Fallback => self.slots.clone().try_acquire_owned().ok(),
@@ -372,17 +368,8 @@ impl LlmTier {
                     depth: shared.metrics.depth.clone(),
                 })
             }
-            None => Err(self.fell_back(escalation, "llm_queue_full")),
+            None => Err(counted_fallback(shared, escalation, "llm_queue_full")),
         }
-    }
-
-    fn fell_back(&self, escalation: &Escalation, reason: &'static str) -> Verdict {
-        self.shared
-            .metrics
-            .fallbacks
-            .with_label_values(&[reason])
-            .inc();
-        fallback(escalation, reason)
     }
 }
 
@@ -504,12 +491,7 @@ async fn dispatch_jobs(
         match shared.breaker.permit() {
             Permit::Refused => {
                 drop(permit);
-                shared
-                    .metrics
-                    .fallbacks
-                    .with_label_values(&["llm_circuit_open"])
-                    .inc();
-                let verdict = fallback(&job.escalation, "llm_circuit_open");
+                let verdict = counted_fallback(&shared, &job.escalation, "llm_circuit_open");
                 finish(&shared, job, verdict).await;
                 continue;
             }
