@@ -16,14 +16,15 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
 
 mod common;
+#[path = "../tests/common/kafka.rs"]
+mod kafka_admin;
 
 use common::*;
+use kafka_admin::{broker_script, create_topic, unique};
 
 const MESSAGES: usize = 500_000;
 const LAG_RATE: usize = 10_000;
@@ -136,45 +137,6 @@ fn seed_model_lines(n: usize) -> Vec<String> {
 
 // ----- the broker -----
 
-fn broker_script(action: &str, port: u16) -> String {
-    let out = Command::new(repo_path("scripts/kafka-broker.sh"))
-        .arg(action)
-        .env("KAFKA_BROKER_PORT", port.to_string())
-        .output()
-        .expect("run scripts/kafka-broker.sh");
-    assert!(
-        out.status.success(),
-        "kafka-broker.sh {action}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn create_topic(broker: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", broker)
-        .create()
-        .expect("admin client");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    for result in runtime
-        .block_on(admin.create_topics([&topic], &options))
-        .expect("create topics")
-    {
-        if let Err((t, e)) = result {
-            assert_eq!(
-                e,
-                rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists,
-                "create {t}"
-            );
-        }
-    }
-}
-
 fn producer(broker: &str) -> BaseProducer {
     ClientConfig::new()
         .set("bootstrap.servers", broker)
@@ -197,14 +159,6 @@ fn produce(producer: &BaseProducer, topic: &str, lines: impl Iterator<Item = Str
             }
         }
     }
-}
-
-fn unique(what: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
-    format!("bench-{what}-{nanos}")
 }
 
 // ----- the agent -----

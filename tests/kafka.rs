@@ -11,9 +11,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::kafka::{broker_script, create_topic, unique};
 use common::*;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -26,38 +25,6 @@ fn broker() -> String {
     std::env::var("LOGSIEVE_TEST_KAFKA").expect(
         "LOGSIEVE_TEST_KAFKA is not set: run ./scripts/test.sh, which starts a Kafka-protocol broker (scripts/kafka-broker.sh)",
     )
-}
-
-/// A name no other test (or earlier run against the same broker) uses.
-fn unique(what: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{what}-{}-{nanos}", std::process::id())
-}
-
-fn create_topic(broker: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", broker)
-        .create()
-        .unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    let results = runtime
-        .block_on(admin.create_topics([&new], &options))
-        .unwrap();
-    for result in results {
-        match result {
-            // A producer's metadata request may have created it already (auto-creation).
-            Ok(_) | Err((_, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((t, e)) => panic!("create topic {t}: {e}"),
-        }
-    }
 }
 
 /// One message to produce: key, payload (`None`: a tombstone), headers.
@@ -272,6 +239,14 @@ bootstrap_servers = "{broker}"
 topic = "{topic}"
 {extra}
 "#
+    )
+}
+
+/// A file source named `app` on the setup's `logs/*.log`, with `extra` keys.
+fn file_source(setup: &Setup, extra: &str) -> String {
+    format!(
+        "[[sources]]\ntype = \"file\"\nname = \"app\"\ninclude = [\"{}\"]\n{extra}",
+        setup.path("logs/*.log").display()
     )
 }
 
@@ -527,21 +502,6 @@ fn two_agents_share_a_group_and_one_takes_over_when_the_other_stops() {
     assert!(status.success(), "{stderr}");
 }
 
-/// Starts (or stops) a broker of this test's own on `port`, through the project's script.
-fn broker_script(action: &str, port: u16) -> String {
-    let out = Command::new(repo_path("scripts/kafka-broker.sh"))
-        .arg(action)
-        .env("KAFKA_BROKER_PORT", port.to_string())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "kafka-broker.sh {action}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// What this broker does not let us observe: it keeps topics in memory, so a restart loses
 /// them, and it acknowledges messages produced to a topic it does not have (a real broker
 /// refuses them). So after the restart the test checks that the lines written while the broker
@@ -567,11 +527,11 @@ fn a_broker_down_at_start_or_mid_stream_is_reported_and_the_agent_resumes() {
         }
     };
     append(0..0);
-    let sources = format!(
-        "{}[[sources]]\ntype = \"file\"\nname = \"app\"\ninclude = [\"{}\"]\nglob_interval_ms = 100\ncheckpoint_interval_ms = 200\n",
-        kafka_source(&broker, input, "g", ""),
-        setup.path("logs/*.log").display()
-    );
+    let sources = kafka_source(&broker, input, "g", "")
+        + &file_source(
+            &setup,
+            "glob_interval_ms = 100\ncheckpoint_interval_ms = 200\n",
+        );
     write_config(
         &setup,
         &sources,
@@ -662,10 +622,7 @@ fn file_to_kafka_puts_each_label_in_its_own_topic() {
     fs::create_dir_all(setup.path("logs")).unwrap();
     let text: String = (0..400).map(|i| line(i) + "\n").collect();
     fs::write(setup.path("logs/app.log"), text).unwrap();
-    let sources = format!(
-        "[[sources]]\ntype = \"file\"\nname = \"app\"\ninclude = [\"{}\"]\n",
-        setup.path("logs/*.log").display()
-    );
+    let sources = file_source(&setup, "");
     write_config(
         &setup,
         &sources,
@@ -821,10 +778,7 @@ fn a_record_kafka_refuses_for_good_is_dropped_and_counted_not_retried_for_ever()
     text.push_str(&format!("line 0000050 {}\n", "y".repeat(5000)));
     text.extend((51..100).map(|i| line(i) + "\n"));
     fs::write(setup.path("logs/app.log"), text).unwrap();
-    let sources = format!(
-        "[[sources]]\ntype = \"file\"\nname = \"app\"\ninclude = [\"{}\"]\n",
-        setup.path("logs/*.log").display()
-    );
+    let sources = file_source(&setup, "");
     // librdkafka refuses a message over message.max.bytes itself: a refusal no retry changes.
     write_config(
         &setup,

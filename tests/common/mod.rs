@@ -10,6 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+pub mod kafka;
 pub mod scripted_llm;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_logsieve");
