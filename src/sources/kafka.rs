@@ -217,12 +217,12 @@ struct Mark {
 #[derive(Default)]
 struct Partitions {
     marks: HashMap<Partition, Mark>,
-    assigned: HashSet<(String, i32)>,
+    assigned: HashSet<Partition>,
     /// Counts revocations; every read is stamped with its value when it was read.
     revocations: u64,
     /// For each partition revoked, the `revocations` count just after: a read of it stamped
     /// earlier belongs to an ownership that ended, and is dropped, not sent on.
-    revoked_at: HashMap<(String, i32), u64>,
+    revoked_at: HashMap<Partition, u64>,
 }
 
 impl Partitions {
@@ -260,16 +260,14 @@ impl Partitions {
     /// Whether a read of `partition`, stamped `stamp`, was made before the partition was
     /// last revoked.
     fn is_stale(&self, partition: &Partition, stamp: u64) -> bool {
-        self.revoked_at
-            .get(&(partition.0.to_string(), partition.1))
-            .is_some_and(|&at| stamp < at)
+        self.revoked_at.get(partition).is_some_and(|&at| stamp < at)
     }
 
     /// Forgets `revoked` (after their offsets were committed): their marks, their ownership,
     /// and every read of them made until now.
-    fn forget(&mut self, revoked: &HashSet<(String, i32)>) {
+    fn forget(&mut self, revoked: &HashSet<Partition>) {
         self.marks
-            .retain(|(t, p), _| !revoked.contains(&(t.to_string(), *p)));
+            .retain(|partition, _| !revoked.contains(partition));
         self.revocations += 1;
         for tp in revoked {
             self.assigned.remove(tp);
@@ -317,11 +315,11 @@ impl ConsumerContext for Context {
     /// Before partitions go: wait for their messages still in the pipeline (bounded by
     /// `drain_timeout_ms`) and commit what was delivered, so the next owner starts there.
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let revoked: HashSet<(String, i32)> = match rebalance {
+        let revoked: HashSet<Partition> = match rebalance {
             Rebalance::Revoke(tpl) => tpl
                 .elements()
                 .iter()
-                .map(|e| (e.topic().to_string(), e.partition()))
+                .map(|e| (Arc::from(e.topic()), e.partition()))
                 .collect(),
             // librdkafka gives up the whole assignment after a failed rebalance.
             Rebalance::Error(_) => {
@@ -335,10 +333,11 @@ impl ConsumerContext for Context {
             let mut partitions = self.partitions.lock().expect("partitions lock");
             let mut offsets = TopicPartitionList::new();
             let mut waiting = false;
-            for ((topic, partition), mark) in partitions.marks.iter_mut() {
-                if !revoked.contains(&(topic.to_string(), *partition)) {
+            for (key, mark) in partitions.marks.iter_mut() {
+                if !revoked.contains(key) {
                     continue;
                 }
+                let (topic, partition) = key;
                 let delivered = mark.watermark.advance().max(mark.stored);
                 waiting |= mark.watermark.in_flight() > 0 && !mark.watermark.is_stuck();
                 let _ = offsets.add_partition_offset(topic, *partition, Offset::Offset(delivered));
@@ -372,7 +371,7 @@ impl ConsumerContext for Context {
                 for e in tpl.elements() {
                     partitions
                         .assigned
-                        .insert((e.topic().to_string(), e.partition()));
+                        .insert((Arc::from(e.topic()), e.partition()));
                 }
                 self.kafka
                     .assigned
@@ -669,10 +668,10 @@ mod tests {
     fn reads_from_before_a_revocation_are_stale_and_later_ones_are_not() {
         let mut partitions = Partitions::default();
         let p0 = partition("t", 0);
-        partitions.assigned.insert(("t".into(), 0));
+        partitions.assigned.insert(p0.clone());
         let before = partitions.revocations;
         assert!(!partitions.is_stale(&p0, before));
-        partitions.forget(&HashSet::from([("t".to_string(), 0)]));
+        partitions.forget(&HashSet::from([p0.clone()]));
         assert!(partitions.is_stale(&p0, before), "read before the revoke");
         assert!(
             !partitions.is_stale(&p0, partitions.revocations),
