@@ -6,13 +6,15 @@
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use futures_util::StreamExt;
 use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -130,11 +132,16 @@ async fn classify_upload(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let body = match read_body(body, declared, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
     if content_type.starts_with("application/json") {
-        let body = match Bytes::from_request(request, &()).await {
-            Ok(b) => b,
-            Err(e) => return body_error(e.into_response(), state.max_body_bytes),
-        };
         let rows: Vec<classify::JsonRow> = match serde_json::from_slice(&body) {
             Ok(rows) => rows,
             Err(e) => {
@@ -152,6 +159,7 @@ async fn classify_upload(
             .into_response();
     }
     let csv_bytes = if content_type.starts_with("multipart/form-data") {
+        let request = Request::from_parts(parts, Body::from(body));
         let mut multipart = match Multipart::from_request(request, &()).await {
             Ok(m) => m,
             Err(e) => return bad_request(format!("bad multipart body: {}", e.body_text())),
@@ -164,11 +172,11 @@ async fn classify_upload(
                         found = Some(b);
                         break;
                     }
-                    Err(e) => return multipart_error(e, state.max_body_bytes),
+                    Err(e) => return bad_request(format!("bad multipart body: {}", e.body_text())),
                 },
                 Ok(Some(_)) => continue,
                 Ok(None) => break,
-                Err(e) => return multipart_error(e, state.max_body_bytes),
+                Err(e) => return bad_request(format!("bad multipart body: {}", e.body_text())),
             }
         }
         match found {
@@ -180,10 +188,7 @@ async fn classify_upload(
             }
         }
     } else {
-        match Bytes::from_request(request, &()).await {
-            Ok(b) => b,
-            Err(e) => return body_error(e.into_response(), state.max_body_bytes),
-        }
+        body
     };
     let table = match classify::read_csv(&csv_bytes) {
         Ok(t) => t,
@@ -197,18 +202,39 @@ async fn classify_upload(
         .into_response()
 }
 
-fn body_error(response: Response, limit: usize) -> Response {
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        too_large(limit)
-    } else {
-        response
-    }
-}
+/// How much of an oversized body is read and thrown away before the 413 goes out, and for how
+/// long. A server that answers while the client is still sending, and then closes, resets the
+/// connection under the client, which then reports a broken pipe instead of the 413; reading
+/// the rest first (what nginx calls a lingering close) lets the client see the answer. Bodies
+/// declared larger than this are refused at once.
+const DRAIN_MAX_BYTES: usize = 64 << 20;
+const DRAIN_MAX_TIME: Duration = Duration::from_secs(5);
 
-fn multipart_error(e: axum::extract::multipart::MultipartError, limit: usize) -> Response {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        too_large(limit)
-    } else {
-        bad_request(format!("bad multipart body: {}", e.body_text()))
+/// The request body, if it is at most `limit` bytes; otherwise a 413, sent after the rest of
+/// the body (within [`DRAIN_MAX_BYTES`] and [`DRAIN_MAX_TIME`]) has been read and dropped.
+async fn read_body(body: Body, declared: Option<usize>, limit: usize) -> Result<Bytes, Response> {
+    if declared.is_some_and(|n| n > limit.saturating_add(DRAIN_MAX_BYTES)) {
+        return Err(too_large(limit));
     }
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| bad_request(format!("cannot read the request body: {e}")))?;
+        if kept.len() + chunk.len() > limit {
+            let mut seen = kept.len() + chunk.len();
+            drop(kept);
+            let _ = tokio::time::timeout(DRAIN_MAX_TIME, async {
+                while seen <= limit.saturating_add(DRAIN_MAX_BYTES) {
+                    match stream.next().await {
+                        Some(Ok(chunk)) => seen += chunk.len(),
+                        _ => break,
+                    }
+                }
+            })
+            .await;
+            return Err(too_large(limit));
+        }
+        kept.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(kept))
 }

@@ -203,6 +203,20 @@ fn post_classify_takes_the_seed_upload_and_rejects_what_is_not_a_seed_csv() {
         .send()
         .unwrap();
     assert_eq!(response.status(), 413);
+    // A body declared far too large is refused before it is sent.
+    let mut stream =
+        std::net::TcpStream::connect(agent.url("").trim_start_matches("http://")).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /classify HTTP/1.1\r\nhost: x\r\ncontent-type: text/csv\r\ncontent-length: 1000000000000\r\n\r\nsource,log_message\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = std::io::Read::read_to_string(&mut stream, &mut answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 
     // What was labelled shows in the metrics.
     let metrics = agent.metrics();
