@@ -287,7 +287,7 @@ fn metrics_and_health_are_served() {
     .unwrap();
     setup.write_config("app.log", "");
     let agent = setup.start(&[]);
-    wait_until(
+    agent.wait_until(
         Duration::from_secs(10),
         "two records and a checkpoint",
         || {

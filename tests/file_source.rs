@@ -87,7 +87,7 @@ fn rotation_by_rename_and_copytruncate_delivers_every_line_exactly_once() {
     }
     writer.flush().unwrap();
 
-    wait_until(Duration::from_secs(120), "every line in the output", || {
+    agent.wait_until(Duration::from_secs(120), "every line in the output", || {
         line_count(&setup.out()) >= TOTAL
     });
     std::thread::sleep(Duration::from_millis(1500)); // room for a late duplicate to show up
@@ -134,7 +134,7 @@ fn streaming(total: usize, before: usize) -> (Setup, Agent, std::thread::JoinHan
     setup.write_config("app.log", "");
     let agent = setup.start(&[]);
     let writer = std::thread::spawn(move || write_slowly(&log, 0, total));
-    wait_until(Duration::from_secs(60), "some output", || {
+    agent.wait_until(Duration::from_secs(60), "some output", || {
         line_count(&setup.out()) > before
     });
     (setup, agent, writer)
@@ -156,7 +156,7 @@ fn kill_9_replays_only_what_was_delivered_after_the_last_checkpoint() {
 
     let agent = setup.start(&[]);
     writer.join().unwrap();
-    wait_until(Duration::from_secs(60), "every line after restart", || {
+    agent.wait_until(Duration::from_secs(60), "every line after restart", || {
         message_counts(&setup.out()).len() >= TOTAL
     });
     let (status, stderr) = agent.terminate();
@@ -210,7 +210,7 @@ fn sigterm_drains_writes_checkpoints_and_a_restart_repeats_nothing() {
 
     let agent = setup.start(&[]);
     writer.join().unwrap();
-    wait_until(Duration::from_secs(60), "every line after restart", || {
+    agent.wait_until(Duration::from_secs(60), "every line after restart", || {
         line_count(&setup.out()) >= TOTAL
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -326,7 +326,7 @@ fn a_failing_sink_holds_the_checkpoint_back_and_counts_errors() {
         .replace(&setup.out().display().to_string(), "/dev/full");
     fs::write(&config, text).unwrap();
     let agent = setup.start(&[]);
-    wait_until(Duration::from_secs(20), "a sink error", || {
+    agent.wait_until(Duration::from_secs(20), "a sink error", || {
         agent.metric("logsieve_sink_errors_total{sink=\"file:/dev/full\"}") >= 2.0
     });
     std::thread::sleep(Duration::from_millis(500)); // a checkpoint interval or two

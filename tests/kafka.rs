@@ -312,7 +312,7 @@ fn kafka_to_kafka_labels_100k_messages_once_each() {
     let lag_series: Vec<String> = (0..3)
         .map(|p| format!("logsieve_kafka_consumer_lag{{partition=\"{p}\",topic=\"{input}\"}}"))
         .collect();
-    wait_until(
+    agent.wait_until(
         Duration::from_secs(15),
         "no lag left, and commits made",
         || {
@@ -373,7 +373,7 @@ fn kill_9_mid_stream_replays_only_what_was_not_committed() {
         &file_sink(&setup.out()),
     );
     let agent = setup.start(&[]);
-    wait_until(Duration::from_secs(60), "the first half", || {
+    agent.wait_until(Duration::from_secs(60), "the first half", || {
         line_count(&setup.out()) >= N / 2
     });
     std::thread::sleep(Duration::from_millis(600)); // a few commit intervals
@@ -388,7 +388,7 @@ fn kill_9_mid_stream_replays_only_what_was_not_committed() {
             }
         }
     });
-    wait_until(Duration::from_secs(60), "a part of the second half", || {
+    agent.wait_until(Duration::from_secs(60), "a part of the second half", || {
         line_count(&setup.out()) >= N / 2 + N / 6
     });
     agent.kill9();
@@ -402,7 +402,7 @@ fn kill_9_mid_stream_replays_only_what_was_not_committed() {
     );
 
     let agent = setup.start(&[]);
-    wait_until(Duration::from_secs(120), "every message", || {
+    agent.wait_until(Duration::from_secs(120), "every message", || {
         message_counts(&setup.out()).len() >= N
     });
     let (status, stderr) = agent.terminate();
@@ -475,7 +475,7 @@ fn two_agents_share_a_group_and_one_takes_over_when_the_other_stops() {
             .flat_map(|s| message_counts(&s.out()).into_keys())
             .collect()
     };
-    wait_until(Duration::from_secs(60), "the first 30k messages", || {
+    agent_a.wait_until(Duration::from_secs(60), "the first 30k messages", || {
         union(&[&a, &b]).len() >= 30_000
     });
     let (from_a, from_b) = (line_count(&a.out()), line_count(&b.out()));
@@ -486,11 +486,11 @@ fn two_agents_share_a_group_and_one_takes_over_when_the_other_stops() {
 
     let (status, stderr) = agent_b.terminate();
     assert!(status.success(), "{stderr}");
-    wait_until(Duration::from_secs(60), "A to take every partition", || {
+    agent_a.wait_until(Duration::from_secs(60), "A to take every partition", || {
         assigned(&agent_a) == 3.0
     });
     produce(&broker, &input, (30_000..60_000).map(line));
-    wait_until(Duration::from_secs(90), "all 60k messages", || {
+    agent_a.wait_until(Duration::from_secs(90), "all 60k messages", || {
         union(&[&a, &b]).len() >= 60_000
     });
     let after: HashSet<String> = message_counts(&a.out()).into_keys().collect();
@@ -546,7 +546,7 @@ fn a_broker_down_at_start_or_mid_stream_is_reported_and_the_agent_resumes() {
 
     // 1. No broker: the agent runs, says so, and is not ready.
     let agent = setup.spawn(&[]);
-    wait_until(
+    agent.wait_until(
         Duration::from_secs(20),
         "the healthcheck's complaint",
         || {
@@ -561,7 +561,7 @@ fn a_broker_down_at_start_or_mid_stream_is_reported_and_the_agent_resumes() {
     let _ = broker_script("start", port);
     create_topic(&broker, input, 1);
     create_topic(&broker, output, 1);
-    wait_until(Duration::from_secs(20), "/ready", || {
+    agent.wait_until(Duration::from_secs(20), "/ready", || {
         ready_status(&agent) == 200
     });
     produce(&broker, input, (1000..1100).map(line));
@@ -578,7 +578,7 @@ fn a_broker_down_at_start_or_mid_stream_is_reported_and_the_agent_resumes() {
     // 3. The broker stops mid-stream: writes fail, are reported and retried; nothing crashes.
     broker_script("stop", port);
     append(100..200);
-    wait_until(Duration::from_secs(20), "the failed write reported", || {
+    agent.wait_until(Duration::from_secs(20), "the failed write reported", || {
         agent.stderr_text().contains("not delivered to Kafka")
     });
     assert_eq!(
@@ -589,7 +589,7 @@ fn a_broker_down_at_start_or_mid_stream_is_reported_and_the_agent_resumes() {
 
     // 4. It comes back (empty): what waited is delivered, and new lines flow.
     let _ = broker_script("start", port);
-    wait_until(
+    agent.wait_until(
         Duration::from_secs(60),
         "the waiting lines delivered",
         || delivered(&agent) >= 300.0,
@@ -694,7 +694,7 @@ fn payloads_keys_headers_tombstones_and_bad_bytes() {
     );
     let agent = setup.start(&[]);
     let got = read_topic(&broker, &output, 4, Duration::from_secs(60));
-    wait_until(Duration::from_secs(10), "the tombstone counted", || {
+    agent.wait_until(Duration::from_secs(10), "the tombstone counted", || {
         agent.metric(&format!(
             "logsieve_kafka_tombstones_total{{topic=\"{input}\"}}"
         )) == 1.0
@@ -791,7 +791,7 @@ fn a_record_kafka_refuses_for_good_is_dropped_and_counted_not_retried_for_ever()
     );
     let agent = setup.start(&[]);
     let got = read_topic(&broker, &output, 99, Duration::from_secs(30));
-    wait_until(Duration::from_secs(10), "the drop counted", || {
+    agent.wait_until(Duration::from_secs(10), "the drop counted", || {
         agent.metric("logsieve_kafka_dropped_records_total{reason=\"too_large\",sink=\"kafka-0\"}")
             == 1.0
     });

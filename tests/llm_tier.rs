@@ -557,7 +557,7 @@ fn block_stops_reading_while_the_llm_is_busy_and_loses_nothing() {
         agent.metric("logsieve_llm_queue_lines") <= 2.0,
         "the queue stays bounded"
     );
-    wait_until(Duration::from_secs(30), "every line written", || {
+    agent.wait_until(Duration::from_secs(30), "every line written", || {
         line_count(&setup.out()) >= 400
     });
     let (status, stderr) = agent.terminate();

@@ -219,6 +219,16 @@ impl Agent {
     pub fn stderr_text(&self) -> String {
         fs::read_to_string(&self.stderr).unwrap_or_default()
     }
+
+    /// [`wait_until`], with the end of the agent's log in the panic message.
+    pub fn wait_until(&self, limit: Duration, what: &str, done: impl FnMut() -> bool) {
+        if !poll_until(limit, done) {
+            let log = self.stderr_text();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = lines[lines.len().saturating_sub(60)..].join("\n");
+            panic!("timed out after {limit:?} waiting for {what}; the agent's log ends:\n{tail}");
+        }
+    }
 }
 
 impl Drop for Agent {
@@ -276,14 +286,22 @@ pub fn line_count(path: &Path) -> usize {
 }
 
 /// Polls until `done` holds, or panics after `limit` with `what`.
-pub fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+pub fn wait_until(limit: Duration, what: &str, done: impl FnMut() -> bool) {
+    if !poll_until(limit, done) {
+        panic!("timed out after {limit:?} waiting for {what}");
+    }
+}
+
+/// Polls `done` every 50 ms for up to `limit`; whether it came to hold.
+fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while !done() {
         if Instant::now() > deadline {
-            panic!("timed out after {limit:?} waiting for {what}");
+            return false;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    true
 }
 
 /// The i-th test line: unique, seed-like, and easy to find again.
