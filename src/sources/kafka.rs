@@ -6,10 +6,14 @@
 //!
 //! The consumer runs on a thread of its own (an rdkafka `StreamConsumer` on a current-thread
 //! runtime): a rebalance callback may block there — when partitions are revoked it waits, up to
-//! `drain_timeout_ms`, for their messages still in the pipeline, and commits them before the
-//! partitions go — without stalling the agent's runtime. Messages read but not yet handed to the
-//! pipeline when their partition is revoked are dropped; the partition's next owner reads them
-//! from the committed offset.
+//! `drain_timeout_ms`, for their messages still in the pipeline, and stores what was delivered,
+//! which librdkafka commits as it lets the partitions go — without stalling the agent's runtime.
+//! Messages read but not yet handed to the pipeline when their partition is revoked are
+//! dropped; the partition's next owner reads them from the committed offset.
+//!
+//! No call here waits on a broker without a bound: librdkafka's synchronous commit waits
+//! forever for a group coordinator that is down, so commits are librdkafka's own (on its
+//! interval, on unassign, on close), and closing the consumer at shutdown is bounded too.
 //!
 //! Payloads are lines: invalid UTF-8 is replaced and flagged, long ones cut at
 //! `max_line_bytes` and flagged, a JSON object's `message_field` is the message (as in the file
@@ -25,9 +29,7 @@ use async_trait::async_trait;
 use prometheus::{IntCounterVec, IntGaugeVec, Registry};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
-};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::statistics::Statistics;
@@ -47,6 +49,9 @@ use crate::server::Health;
 /// Messages handed to the pipeline together (per partition), or after this long.
 const CHUNK_MESSAGES: usize = 512;
 const CHUNK_WAIT: Duration = Duration::from_millis(5);
+/// How long shutdown waits for the consumer to commit and leave its group.
+const CLOSE_WAIT: Duration = Duration::from_secs(10);
+
 /// How often delivered offsets are stored for librdkafka's next commit.
 const STORE_EVERY: Duration = Duration::from_millis(100);
 
@@ -313,7 +318,10 @@ impl ClientContext for Context {
 
 impl ConsumerContext for Context {
     /// Before partitions go: wait for their messages still in the pipeline (bounded by
-    /// `drain_timeout_ms`) and commit what was delivered, so the next owner starts there.
+    /// `drain_timeout_ms`) and store what was delivered; librdkafka commits the stored offsets
+    /// of the partitions it removes (`enable.auto.commit`), so the next owner starts there.
+    /// Not a synchronous commit: that would block this thread for as long as the group
+    /// coordinator is unreachable (the broker went down, the session timed out).
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let revoked: HashSet<Partition> = match rebalance {
             Rebalance::Revoke(tpl) => tpl
@@ -357,11 +365,11 @@ impl ConsumerContext for Context {
             std::thread::sleep(Duration::from_millis(10));
         };
         if offsets.count() > 0 {
-            if let Err(e) = consumer.commit(&offsets, CommitMode::Sync) {
-                warn!(source = %self.name, "rebalance: committing the revoked partitions' offsets failed: {e} (what was delivered since the last commit is read again)");
+            if let Err(e) = consumer.store_offsets(&offsets) {
+                warn!(source = %self.name, "rebalance: cannot store the revoked partitions' offsets: {e} (what was delivered since the last commit is read again)");
             }
         }
-        info!(source = %self.name, partitions = revoked.len(), waited_ms = started.elapsed().as_millis() as u64, "Kafka partitions revoked; their delivered offsets committed");
+        info!(source = %self.name, partitions = revoked.len(), waited_ms = started.elapsed().as_millis() as u64, lost = consumer.assignment_lost(), "Kafka partitions revoked; their delivered offsets stored for the commit on unassign");
     }
 
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -498,7 +506,7 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
             }
         }
     }
-    // Stop reading: hand over what was read, let the pipeline drain, then commit. The consumer
+    // Stop reading: hand over what was read, let the pipeline drain, then close. The consumer
     // is still polled meanwhile (what it reads is dropped: not delivered, so not committed), so
     // that a rebalance the group starts is answered rather than held up.
     flush(&source, &partitions, &mut buffer, &ctx.out).await;
@@ -510,11 +518,22 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
         }
     }
     store_delivered(&consumer, &partitions, &name);
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => info!(source = %name, "Kafka offsets committed at shutdown"),
-        Err(KafkaError::ConsumerCommit(rdkafka::types::RDKafkaErrorCode::NoOffset)) => {}
-        Err(e) => {
-            warn!(source = %name, "Kafka offset commit at shutdown failed: {e} (what was delivered since the last commit is read again)")
+    // Closing gives the partitions up (librdkafka commits their stored offsets) and leaves the
+    // group. rdkafka's drop waits for that without a limit — forever with the brokers down — so
+    // it runs on a thread of its own and the agent waits for it at most CLOSE_WAIT.
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name(format!("kafka-{name}-close"))
+        .spawn(move || {
+            drop(consumer);
+            let _ = closed_tx.send(());
+        })?;
+    match tokio::time::timeout(CLOSE_WAIT, closed_rx).await {
+        Ok(_) => {
+            info!(source = %name, "Kafka consumer closed: delivered offsets committed, group left")
+        }
+        Err(_) => {
+            warn!(source = %name, "Kafka consumer not closed within {CLOSE_WAIT:?} (are the brokers down?); what was delivered since the last commit is read again, and the group hands this member's partitions on after session_timeout_ms")
         }
     }
     Ok(())
