@@ -181,10 +181,14 @@ impl Agent {
     }
 
     pub fn metrics(&self) -> String {
-        reqwest::blocking::get(self.url("/metrics"))
-            .unwrap()
-            .text()
-            .unwrap()
+        match reqwest::blocking::get(self.url("/metrics")).and_then(|r| r.text()) {
+            Ok(text) => text,
+            Err(e) => panic!(
+                "the agent does not answer on /metrics: {e}; {}; its log ends:\n{}",
+                self.process_state(),
+                self.log_tail()
+            ),
+        }
     }
 
     /// The value of one metric line (name with labels, exactly as exposed), 0 when absent.
@@ -206,14 +210,22 @@ impl Agent {
     /// SIGTERM, then wait (bounded) for the exit.
     pub fn terminate(mut self) -> (ExitStatus, String) {
         self.signal(libc::SIGTERM);
-        let status = wait_timeout(&mut self.child, Duration::from_secs(60));
-        (status, self.stderr_text())
+        self.exit_status(Duration::from_secs(60))
     }
 
     /// Waits (bounded) for the agent to stop by itself.
     pub fn wait(mut self) -> (ExitStatus, String) {
-        let status = wait_timeout(&mut self.child, Duration::from_secs(120));
-        (status, self.stderr_text())
+        self.exit_status(Duration::from_secs(120))
+    }
+
+    fn exit_status(&mut self, limit: Duration) -> (ExitStatus, String) {
+        if !poll_until(limit, || self.child.try_wait().unwrap().is_some()) {
+            panic!(
+                "logsieve did not exit within {limit:?}; its log ends:\n{}",
+                self.log_tail()
+            );
+        }
+        (self.child.wait().unwrap(), self.stderr_text())
     }
 
     pub fn stderr_text(&self) -> String {
@@ -223,11 +235,36 @@ impl Agent {
     /// [`wait_until`], with the end of the agent's log in the panic message.
     pub fn wait_until(&self, limit: Duration, what: &str, done: impl FnMut() -> bool) {
         if !poll_until(limit, done) {
-            let log = self.stderr_text();
-            let lines: Vec<&str> = log.lines().collect();
-            let tail = lines[lines.len().saturating_sub(60)..].join("\n");
-            panic!("timed out after {limit:?} waiting for {what}; the agent's log ends:\n{tail}");
+            panic!(
+                "timed out after {limit:?} waiting for {what}; the agent's log ends:\n{}",
+                self.log_tail()
+            );
         }
+    }
+
+    /// Whether the agent's process still runs, or how it ended (without reaping it).
+    pub fn process_state(&self) -> String {
+        // SAFETY: waitid with WNOWAIT only reads the child's state into `info`.
+        unsafe {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+            if libc::waitid(libc::P_PID, self.child.id(), &mut info, flags) != 0
+                || info.si_pid() == 0
+            {
+                return "its process is still running".into();
+            }
+            match info.si_code {
+                libc::CLD_EXITED => format!("its process exited with code {}", info.si_status()),
+                _ => format!("its process was killed by signal {}", info.si_status()),
+            }
+        }
+    }
+
+    /// The last 60 lines the agent logged.
+    pub fn log_tail(&self) -> String {
+        let log = self.stderr_text();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
     }
 }
 
