@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+use axum::extract::multipart::MultipartError;
 use axum::extract::{DefaultBodyLimit, FromRequest, Multipart, Request};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -164,28 +165,14 @@ async fn classify_upload(
             Ok(m) => m,
             Err(e) => return bad_request(format!("bad multipart body: {}", e.body_text())),
         };
-        let mut found = None;
-        loop {
-            match multipart.next_field().await {
-                Ok(Some(field)) if field.name() == Some("file") => match field.bytes().await {
-                    Ok(b) => {
-                        found = Some(b);
-                        break;
-                    }
-                    Err(e) => return bad_request(format!("bad multipart body: {}", e.body_text())),
-                },
-                Ok(Some(_)) => continue,
-                Ok(None) => break,
-                Err(e) => return bad_request(format!("bad multipart body: {}", e.body_text())),
-            }
-        }
-        match found {
-            Some(b) => b,
-            None => {
+        match file_field(&mut multipart).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
                 return bad_request(
                     "the multipart form has no `file` field (upload the CSV as `file`)",
                 )
             }
+            Err(e) => return bad_request(format!("bad multipart body: {}", e.body_text())),
         }
     } else {
         body
@@ -200,6 +187,16 @@ async fn classify_upload(
         table.write(&records),
     )
         .into_response()
+}
+
+/// The bytes of the form's `file` field, if it has one.
+async fn file_field(multipart: &mut Multipart) -> Result<Option<Bytes>, MultipartError> {
+    while let Some(field) = multipart.next_field().await? {
+        if field.name() == Some("file") {
+            return Ok(Some(field.bytes().await?));
+        }
+    }
+    Ok(None)
 }
 
 /// How much of an oversized body is read and thrown away before the 413 goes out, and for how
