@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::kafka::{broker_script, create_topic, unique};
+use common::kafka::{broker_script, create_topic, unique, StopsBroker};
 use common::*;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -500,19 +500,6 @@ fn two_agents_share_a_group_and_one_takes_over_when_the_other_stops() {
     );
     let (status, stderr) = agent_a.terminate();
     assert!(status.success(), "{stderr}");
-}
-
-/// Stops the broker the test started on this port, when the test ends, however it ends.
-struct StopsBroker(u16);
-
-impl Drop for StopsBroker {
-    fn drop(&mut self) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kafka-broker.sh");
-        let _ = Command::new(script)
-            .arg("stop")
-            .env("KAFKA_BROKER_PORT", self.0.to_string())
-            .output();
-    }
 }
 
 /// The agent's line and record counters, for a failure message.

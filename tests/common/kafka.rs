@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each user takes its own subset
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -14,18 +14,30 @@ use rdkafka::ClientConfig;
 /// `scripts/kafka-broker.sh <action>` for a broker on `port`; returns what it prints (the
 /// broker's address, for `start`).
 pub fn broker_script(action: &str, port: u16) -> String {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kafka-broker.sh");
-    let out = Command::new(script)
-        .arg(action)
-        .env("KAFKA_BROKER_PORT", port.to_string())
-        .output()
-        .expect("run scripts/kafka-broker.sh");
+    let out = run_broker_script(action, port).expect("run scripts/kafka-broker.sh");
     assert!(
         out.status.success(),
         "kafka-broker.sh {action}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn run_broker_script(action: &str, port: u16) -> std::io::Result<Output> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kafka-broker.sh");
+    Command::new(script)
+        .arg(action)
+        .env("KAFKA_BROKER_PORT", port.to_string())
+        .output()
+}
+
+/// Stops the broker a test started on this port when the test ends, however it ends.
+pub struct StopsBroker(pub u16);
+
+impl Drop for StopsBroker {
+    fn drop(&mut self) {
+        let _ = run_broker_script("stop", self.0);
+    }
 }
 
 /// A name no other test (or earlier run against the same broker) uses.

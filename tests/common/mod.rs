@@ -219,13 +219,13 @@ impl Agent {
     }
 
     fn exit_status(&mut self, limit: Duration) -> (ExitStatus, String) {
-        if !poll_until(limit, || self.child.try_wait().unwrap().is_some()) {
-            panic!(
+        match exit_within(&mut self.child, limit) {
+            Some(status) => (status, self.stderr_text()),
+            None => panic!(
                 "logsieve did not exit within {limit:?}; its log ends:\n{}",
                 self.log_tail()
-            );
+            ),
         }
-        (self.child.wait().unwrap(), self.stderr_text())
     }
 
     pub fn stderr_text(&self) -> String {
@@ -276,17 +276,15 @@ impl Drop for Agent {
 }
 
 pub fn wait_timeout(child: &mut Child, limit: Duration) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("logsieve did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    exit_within(child, limit).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!("logsieve did not exit within {limit:?}");
+    })
+}
+
+/// The child's exit status, if it exits within `limit`.
+fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    poll_until(limit, || child.try_wait().unwrap().is_some()).then(|| child.wait().unwrap())
 }
 
 pub fn metric_value(text: &str, series: &str) -> f64 {
