@@ -221,6 +221,8 @@ fn escape(out: &mut Vec<u8>, b: u8) {
         b'\n' => out.extend_from_slice(b"\\n"),
         b'\r' => out.extend_from_slice(b"\\r"),
         b'\t' => out.extend_from_slice(b"\\t"),
+        0x08 => out.extend_from_slice(b"\\b"),
+        0x0c => out.extend_from_slice(b"\\f"),
         _ => {
             const HEX: &[u8; 16] = b"0123456789abcdef";
             out.extend_from_slice(b"\\u00");
@@ -374,6 +376,29 @@ mod tests {
         let mut out = Vec::new();
         record.write_json(&mut out);
         serde_json::from_slice(&out).unwrap()
+    }
+
+    /// Every ASCII byte, alone and at every place of a 16-byte block (the SIMD scan's unit)
+    /// and of the tail after it, comes out as serde_json writes it.
+    #[test]
+    fn every_ascii_byte_anywhere_in_a_block_is_escaped_like_serde_json() {
+        for byte in 0u8..=0x7f {
+            let c = char::from(byte);
+            for len in [1, 15, 16, 17, 31, 32, 40] {
+                for at in 0..len {
+                    let mut text: Vec<char> = vec!['a'; len];
+                    text[at] = c;
+                    let text: String = text.into_iter().collect();
+                    let mut mine = Vec::new();
+                    json_str(&mut mine, &text);
+                    assert_eq!(
+                        String::from_utf8(mine).unwrap(),
+                        serde_json::to_string(&text).unwrap(),
+                        "byte {byte:#04x} at {at} of {len}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
