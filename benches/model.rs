@@ -14,9 +14,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use logsieve::config::Loaded;
 use logsieve::event::{Event, Origin};
-use logsieve::tiers::embed::{Embedder, ModelFiles};
+use logsieve::tiers::model::embed::Embedder;
+use logsieve::tiers::model::ModelFiles;
 use logsieve::tiers::Tiers;
 
 const SEED_ROWS_PER_SECOND: f64 = 35.0;
@@ -56,8 +56,8 @@ fn embed_child(threads: usize, batch: usize) {
     let lines = model_lines(512);
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     let mut embedder = Embedder::load(&model_files(), threads, batch).expect("model");
-    let head =
-        logsieve::tiers::logistic::Head::load(&repo().join("models/head.json")).expect("head");
+    let head = logsieve::tiers::model::logistic::Head::load(&repo().join("models/head.json"))
+        .expect("head");
     embedder.embed(&refs[..32]).expect("warm-up");
     let started = Instant::now();
     let mut labelled = 0;
@@ -92,15 +92,11 @@ fn run_measured(cmd: &mut Command) -> (String, f64) {
     (out, usage.ru_maxrss as f64 / 1024.0)
 }
 
-fn loaded(capacity: usize) -> Loaded {
-    let mut loaded =
-        logsieve::config::load(Some(&repo().join("config/logsieve.toml"))).expect("config");
-    loaded.config.tiers.cache.capacity = capacity;
-    loaded
-}
-
 fn tiers(capacity: usize) -> Tiers {
-    logsieve::tiers::from_config(&loaded(capacity), &prometheus::Registry::new()).expect("tiers")
+    let mut plan =
+        logsieve::config::load(Some(&repo().join("config/logsieve.toml"))).expect("config");
+    plan.tiers.cache.capacity = capacity;
+    Tiers::build(&plan.tiers, &logsieve::metrics::Registry::default()).expect("tiers")
 }
 
 fn event(message: String, source: &str, row: usize) -> Event {

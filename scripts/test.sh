@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 ./scripts/fetch-models.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --release -- -D warnings
+# A regex-only agent builds without librdkafka and ONNX Runtime (features `kafka`, `model`).
+cargo clippy --no-default-features -- -D warnings
 
 # Ports of their own, so a broker or LLM server someone runs on the default ports is left alone.
 # (Not exported: LOGSIEVE_LLM_* variables are config overrides, so the scripts take other names.)

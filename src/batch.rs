@@ -5,12 +5,51 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::ack::Ack;
+use crate::config::{ConfigErrors, Section};
 use crate::event::Event;
 use crate::sources::Chunk;
+
+/// `[batch]`: lines are labelled in micro-batches.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// A batch leaves when it holds this many lines…
+    #[serde(default = "default_max_lines")]
+    pub max_lines: usize,
+    /// …or when its first line has waited this long (ms).
+    #[serde(default = "default_max_wait_ms")]
+    pub max_wait_ms: u64,
+}
+
+fn default_max_lines() -> usize {
+    512
+}
+
+fn default_max_wait_ms() -> u64 {
+    20
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_lines: default_max_lines(),
+            max_wait_ms: default_max_wait_ms(),
+        }
+    }
+}
+
+impl BatchConfig {
+    pub fn check(&self, at: &Section, errs: &mut ConfigErrors) {
+        if self.max_lines == 0 {
+            errs.add(at.key("max_lines"), "must be at least 1", "use 512");
+        }
+    }
+}
 
 /// Lines labelled together, with the acknowledgements of the chunks they came from.
 #[derive(Debug, Default)]

@@ -2,7 +2,8 @@
 //! the client configuration (logsieve's settings first, then the user's `librdkafka_options`,
 //! which win), librdkafka's own log lines and errors routed into `tracing`, and the start-up
 //! healthcheck — a metadata fetch that keeps `/ready` at 503 until the brokers answer and says
-//! in one line what is wrong while they do not.
+//! in one line what is wrong while they do not — and the one setting both take, the brokers'
+//! addresses.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -15,7 +16,39 @@ use rdkafka::metadata::Metadata;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, error, info, warn};
 
-use crate::server::Health;
+use crate::config::{ConfigErrors, Section};
+use crate::health::Health;
+
+/// The brokers a Kafka source or sink connects to: `LOGSIEVE_KAFKA_BOOTSTRAP_SERVERS` when
+/// set, else its `bootstrap_servers`; checked to be a list of `host:port`.
+pub fn bootstrap_servers(
+    configured: Option<&str>,
+    at: &Section,
+    errs: &mut ConfigErrors,
+) -> Option<String> {
+    let servers = std::env::var("LOGSIEVE_KAFKA_BOOTSTRAP_SERVERS")
+        .ok()
+        .or(configured.map(str::to_string));
+    match servers {
+        None => {
+            errs.add(
+                at.key("bootstrap_servers"),
+                "a Kafka source or sink needs bootstrap_servers",
+                "add bootstrap_servers = \"kafka-1:9092,kafka-2:9092\" (or set LOGSIEVE_KAFKA_BOOTSTRAP_SERVERS)",
+            );
+            None
+        }
+        Some(s) if s.split(',').any(|h| !h.trim().contains(':')) => {
+            errs.add(
+                at.key("bootstrap_servers"),
+                format!("`{s}` is not a list of host:port"),
+                "write it like \"kafka-1:9092,kafka-2:9092\"",
+            );
+            None
+        }
+        Some(s) => Some(s),
+    }
+}
 
 /// How long one healthcheck metadata request may take, and the pause between failed ones.
 pub const HEALTHCHECK_TIMEOUT: Duration = Duration::from_secs(5);

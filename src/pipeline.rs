@@ -9,18 +9,19 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prometheus::{Histogram, HistogramOpts, Registry};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::ack::Ack;
 use crate::batch::{Batch, Batcher};
-use crate::config::Loaded;
-use crate::server::{self, Health};
-use crate::sinks::{self, Delivery, SinkMetrics};
-use crate::sources::{self, Chunk, SourceContext};
-use crate::tiers::{self, llm::Answered, Tiers};
+use crate::config::Plan;
+use crate::health::Health;
+use crate::metrics::Registry;
+use crate::server;
+use crate::sinks::{self, Delivery, SinkBuild, SinkMetrics};
+use crate::sources::{Chunk, SourceBuild, SourceContext};
+use crate::tiers::{LateRecords, Tiers};
 
 /// Chunks waiting between the sources and the batcher.
 const SOURCE_QUEUE: usize = 16;
@@ -34,51 +35,55 @@ pub struct RunOptions {
     pub exit_on_eof: bool,
 }
 
-pub async fn run(loaded: Loaded, options: RunOptions) -> anyhow::Result<()> {
-    let config = &loaded.config;
-    let registry = Registry::new();
-    let tiers = Arc::new(tiers::from_config(&loaded, &registry)?);
+pub async fn run(plan: Plan, options: RunOptions) -> anyhow::Result<()> {
+    let registry = Registry::default();
+    let tiers = Arc::new(Tiers::build(&plan.tiers, &registry)?);
     let health = Arc::new(Health::default());
     let shutdown = CancellationToken::new();
     let give_up = CancellationToken::new();
     let drained = CancellationToken::new();
+    for line in plan.describe() {
+        info!("{line}");
+    }
+    if let Some(warning) = plan.tiers.labels_nothing() {
+        warn!("{warning}");
+    }
 
     // 1. Sinks, each behind its own bounded queue.
     let sink_metrics = SinkMetrics::register(&registry);
     let mut sink_queues = Vec::new();
     let mut sink_tasks = Vec::new();
-    for sink in sinks::from_config(&config.sinks, &registry, &health, &shutdown)? {
+    let sink_build = SinkBuild {
+        registry: &registry,
+        health: &health,
+        stop: &shutdown,
+    };
+    for sink in &plan.sinks {
         let (tx, rx) = mpsc::channel::<Delivery>(SINK_QUEUE);
         sink_queues.push(tx);
         sink_tasks.push(tokio::spawn(sinks::drive(
-            sink,
+            sink.open(&sink_build)?,
             rx,
             give_up.clone(),
             sink_metrics.clone(),
         )));
     }
 
-    // 1b. Lines the LLM answers after their batch left go to the same sinks.
-    let llm_done = CancellationToken::new();
-    let llm_forwarder = tiers.llm().and_then(|l| l.take_output()).map(|answers| {
-        tokio::spawn(forward_llm_answers(
-            answers,
-            sink_queues.clone(),
-            tiers.clone(),
-            llm_done.clone(),
-        ))
-    });
+    // 1b. Records the LLM answers after their batch left go to the same sinks.
+    let late_forwarder = tiers
+        .take_late()
+        .map(|late| tokio::spawn(forward_late_records(late, sink_queues.clone())));
 
     // 2. The HTTP server: /metrics, /health, /ready, POST /classify.
-    let server = if config.server.enabled {
+    let server = if plan.server.enabled {
         let state = server::State {
             registry: registry.clone(),
             tiers: tiers.clone(),
             health: health.clone(),
-            max_body_bytes: config.server.max_body_bytes,
-            max_lines: config.batch.max_lines,
+            max_body_bytes: plan.server.max_body_bytes,
+            max_lines: plan.batch.max_lines,
         };
-        Some(server::start(config.server.address.get_ref(), state, shutdown.clone()).await?)
+        Some(server::start(plan.server.address, state, shutdown.clone()).await?)
     } else {
         None
     };
@@ -86,9 +91,14 @@ pub async fn run(loaded: Loaded, options: RunOptions) -> anyhow::Result<()> {
     // 3. Sources, all feeding one bounded queue.
     let (chunks_tx, chunks_rx) = mpsc::channel::<Chunk>(SOURCE_QUEUE);
     let mut source_tasks = Vec::new();
-    let sources = sources::from_config(&loaded, &registry, options.exit_on_eof, &health)?;
-    let has_sources = !sources.is_empty();
-    for source in sources {
+    let source_build = SourceBuild {
+        registry: &registry,
+        health: &health,
+        data_dir: &plan.data_dir,
+        exit_on_eof: options.exit_on_eof,
+    };
+    for source in &plan.sources {
+        let source = source.build(&source_build)?;
         let name = source.name().to_string();
         let ctx = SourceContext {
             out: chunks_tx.clone(),
@@ -105,29 +115,29 @@ pub async fn run(loaded: Loaded, options: RunOptions) -> anyhow::Result<()> {
         health.clone(),
     ));
     info!(
-        config = %loaded.origin,
+        config = %plan.origin,
         sources = source_tasks.len(),
         sinks = sink_queues.len(),
         "logsieve running"
     );
 
     // 4. Batch → label → every sink, until the sources are done (or, with none, until a signal).
-    let batch_sizes = Histogram::with_opts(
-        HistogramOpts::new("logsieve_batch_size_lines", "Lines per labelled batch.")
-            .buckets(prometheus::exponential_buckets(1.0, 2.0, 14)?),
-    )?;
-    registry.register(Box::new(batch_sizes.clone()))?;
+    let batch_sizes = registry.histogram(
+        "logsieve_batch_size_lines",
+        "Lines per labelled batch.",
+        prometheus::exponential_buckets(1.0, 2.0, 14)?,
+    );
     let mut batcher = Batcher::new(
         chunks_rx,
-        config.batch.max_lines,
-        Duration::from_millis(config.batch.max_wait_ms),
+        plan.batch.max_lines,
+        Duration::from_millis(plan.batch.max_wait_ms),
     );
     while let Some(Batch { events, acks }) = batcher.next().await {
         batch_sizes.observe(events.len() as f64);
         let records = tiers.label_streaming(events, |i| acks.for_line(i)).await;
         send_to_sinks(&sink_queues, Arc::new(records), acks.chunks).await;
     }
-    if !has_sources {
+    if source_tasks.is_empty() {
         shutdown.cancelled().await;
     }
     health.draining.store(true, Ordering::Release);
@@ -135,13 +145,12 @@ pub async fn run(loaded: Loaded, options: RunOptions) -> anyhow::Result<()> {
 
     // 5. Drain: the LLM answers what it holds, sinks flush, then sources write their final
     //    checkpoints.
-    if let Some(llm) = tiers.llm() {
-        llm.drain(&give_up).await;
-        llm_done.cancel();
-        if let Some(forwarder) = llm_forwarder {
-            forwarder.await?;
-        }
-        info!("{}", llm.summary());
+    tiers.drain(&give_up).await;
+    if let Some(forwarder) = late_forwarder {
+        forwarder.await?;
+    }
+    if let Some(summary) = tiers.summary() {
+        info!("{summary}");
     }
     drop(sink_queues);
     for task in sink_tasks {
@@ -186,29 +195,9 @@ async fn send_to_sinks(
     }
 }
 
-/// Lines the LLM answered, gathered as they come (up to 256 at a time) and sent to the sinks.
-async fn forward_llm_answers(
-    mut answers: mpsc::Receiver<Answered>,
-    sink_queues: Vec<mpsc::Sender<Delivery>>,
-    tiers: Arc<Tiers>,
-    done: CancellationToken,
-) {
-    loop {
-        let first = tokio::select! {
-            biased;
-            answer = answers.recv() => match answer { Some(a) => a, None => return },
-            _ = done.cancelled() => match answers.try_recv() { Ok(a) => a, Err(_) => return },
-        };
-        let (mut records, mut acks) = (Vec::new(), Vec::new());
-        let mut next = Some(first);
-        while let Some(Answered { record, ack }) = next.take() {
-            tiers.count(&record.verdict);
-            records.push(record);
-            acks.push(ack);
-            if records.len() < 256 {
-                next = answers.try_recv().ok();
-            }
-        }
+/// Records the LLM answered after their batch left, to the sinks, until the tiers drained.
+async fn forward_late_records(mut late: LateRecords, sink_queues: Vec<mpsc::Sender<Delivery>>) {
+    while let Some((records, acks)) = late.next().await {
         send_to_sinks(&sink_queues, Arc::new(records), acks).await;
     }
 }

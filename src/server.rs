@@ -4,7 +4,7 @@
 //! JSON array of `{source, log_message}` comes back as JSON records. Bodies are bounded
 //! (`server.max_body_bytes`, 413 past it); it listens on 127.0.0.1 unless configured otherwise.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,41 +16,91 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use futures_util::StreamExt;
-use prometheus::Registry;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::classify;
+use crate::config::{ConfigErrors, Section};
+use crate::health::Health;
+use crate::metrics::Registry;
 use crate::tiers::Tiers;
 
-#[derive(Default)]
-pub struct Health {
-    pub ready: AtomicBool,
-    pub draining: AtomicBool,
-    /// Start-up checks not passed yet (a Kafka broker that did not answer); `/ready` is 503
-    /// until there are none.
-    pending_checks: AtomicUsize,
+/// `[server]`: the HTTP server.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Serve `/metrics`, `/health`, `/ready` and `POST /classify`.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `IP:port` to listen on: loopback only by default; `0.0.0.0:9598` exposes it (to a
+    /// Prometheus scraper, a Kubernetes probe). Env: `LOGSIEVE_SERVER_ADDRESS`.
+    #[serde(default = "default_address")]
+    pub address: String,
+    /// Largest `POST /classify` body accepted, in bytes; larger ones get 413.
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
 }
 
-impl Health {
-    /// Registers a start-up check; `/ready` stays 503 until it is dropped (passed).
-    pub fn check(self: &Arc<Self>) -> PendingCheck {
-        self.pending_checks.fetch_add(1, Ordering::AcqRel);
-        PendingCheck(self.clone())
-    }
+fn yes() -> bool {
+    true
+}
 
-    fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-            && !self.draining.load(Ordering::Acquire)
-            && self.pending_checks.load(Ordering::Acquire) == 0
+fn default_address() -> String {
+    "127.0.0.1:9598".into()
+}
+
+fn default_max_body_bytes() -> usize {
+    10 * 1024 * 1024
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            enabled: true,
+            address: default_address(),
+            max_body_bytes: default_max_body_bytes(),
+        }
     }
 }
 
-/// A start-up check under way (see [`Health::check`]); dropping it marks it passed.
-pub struct PendingCheck(Arc<Health>);
+/// The server's checked settings.
+#[derive(Debug, Clone)]
+pub struct ServerPlan {
+    pub enabled: bool,
+    pub address: SocketAddr,
+    pub max_body_bytes: usize,
+}
 
-impl Drop for PendingCheck {
-    fn drop(&mut self) {
-        self.0.pending_checks.fetch_sub(1, Ordering::AcqRel);
+impl ServerConfig {
+    pub fn plan(self, at: &Section, errs: &mut ConfigErrors) -> Option<ServerPlan> {
+        match self.address.parse::<SocketAddr>() {
+            Ok(address) => Some(ServerPlan {
+                enabled: self.enabled,
+                address,
+                max_body_bytes: self.max_body_bytes,
+            }),
+            Err(_) => {
+                errs.add(
+                    at.key("address"),
+                    format!("`{}` is not an IP:port address", self.address),
+                    "write it like 127.0.0.1:9598",
+                );
+                None
+            }
+        }
+    }
+}
+
+impl ServerPlan {
+    pub fn describe(&self) -> String {
+        if self.enabled {
+            format!(
+                "server: http://{} (/metrics /health /ready POST /classify)",
+                self.address
+            )
+        } else {
+            "server: disabled".into()
+        }
     }
 }
 
@@ -65,7 +115,7 @@ pub struct State {
 
 /// Binds `address` and serves until `stop`.
 pub async fn start(
-    address: &str,
+    address: SocketAddr,
     state: State,
     stop: CancellationToken,
 ) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
@@ -90,13 +140,13 @@ pub async fn start(
 async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        crate::metrics::render(&state.registry),
+        state.registry.render(),
     )
         .into_response()
 }
 
 async fn health(axum::extract::State(state): axum::extract::State<State>) -> Response {
-    if state.health.draining.load(Ordering::Acquire) {
+    if state.health.is_draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
     } else {
         (StatusCode::OK, "ok\n").into_response()

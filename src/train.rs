@@ -18,9 +18,9 @@ use linfa_logistic::MultiLogisticRegression;
 use ndarray::{Array1, Array2};
 
 use crate::classify::clean_value;
-use crate::config::Loaded;
-use crate::tiers::embed::{Embedder, DIM};
-use crate::tiers::logistic::Head;
+use crate::config::Plan;
+use crate::tiers::model::embed::{Embedder, DIM};
+use crate::tiers::model::logistic::Head;
 use crate::tiers::regex::RegexTier;
 
 #[derive(Debug, clap::Args)]
@@ -56,14 +56,11 @@ struct Row {
     label: String,
 }
 
-pub fn train(loaded: &Loaded, options: &TrainOptions) -> anyhow::Result<()> {
+pub fn train(plan: &Plan, options: &TrainOptions) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for path in &options.data {
         let more = read_rows(path)?;
-        if let Some(row) = more
-            .iter()
-            .find(|r| !crate::config::is_known_label(&loaded.config.labels, &r.label))
-        {
+        if let Some(row) = more.iter().find(|r| !plan.labels.allows(&r.label)) {
             anyhow::bail!(
                 "{}: label `{}` is not in the config's labels; add it to `labels` first",
                 path.display(),
@@ -82,7 +79,7 @@ pub fn train(loaded: &Loaded, options: &TrainOptions) -> anyhow::Result<()> {
                 .to_string()
         })
         .collect();
-    let selected = select(loaded, rows, options.like_seed)?;
+    let selected = select(plan, rows, options.like_seed);
     let labels: Vec<String> = selected
         .iter()
         .map(|r| r.label.clone())
@@ -103,10 +100,10 @@ pub fn train(loaded: &Loaded, options: &TrainOptions) -> anyhow::Result<()> {
         })
         .collect();
 
-    let model = loaded.config.tiers.model.as_ref().ok_or_else(|| {
-        anyhow::anyhow!("the config has no [tiers.model]; training needs its model files")
+    let model = plan.tiers.model.as_ref().ok_or_else(|| {
+        anyhow::anyhow!("the config has no [tiers.model] enabled; training needs its model files")
     })?;
-    let mut embedder = Embedder::load(&model.files(), model.threads, model.batch_size)?;
+    let mut embedder = Embedder::load(&model.files, model.threads, model.batch_size)?;
     eprintln!("embedding {} rows with all-MiniLM-L6-v2 …", selected.len());
     let embeddings = embed_with_progress(&mut embedder, &selected)?;
 
@@ -205,8 +202,8 @@ fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
 }
 
 /// The rows the head learns from (see the module doc).
-fn select(loaded: &Loaded, rows: Vec<Row>, like_seed: bool) -> anyhow::Result<Vec<Row>> {
-    let routed: BTreeSet<&str> = loaded.config.routed_sources().into_iter().collect();
+fn select(plan: &Plan, rows: Vec<Row>, like_seed: bool) -> Vec<Row> {
+    let routed: BTreeSet<&str> = plan.tiers.routed_sources().into_iter().collect();
     let llm_labels: BTreeSet<String> = rows
         .iter()
         .filter(|r| routed.contains(r.source.as_str()))
@@ -218,7 +215,7 @@ fn select(loaded: &Loaded, rows: Vec<Row>, like_seed: bool) -> anyhow::Result<Ve
         .map(|r| r.label.clone())
         .collect();
     let llm_only: BTreeSet<&String> = llm_labels.difference(&other_labels).collect();
-    let rules = RegexTier::new(&loaded.rules)?;
+    let rules = RegexTier::new(&plan.tiers.regex);
     let before = rows.len();
     let selected: Vec<Row> = rows
         .into_iter()
@@ -230,7 +227,7 @@ fn select(loaded: &Loaded, rows: Vec<Row>, like_seed: bool) -> anyhow::Result<Ve
         selected.len(),
         if like_seed { ", rows the regex rules label" } else { "" }
     );
-    Ok(selected)
+    selected
 }
 
 fn embed_with_progress(embedder: &mut Embedder, rows: &[Row]) -> anyhow::Result<Vec<Vec<f32>>> {

@@ -373,7 +373,7 @@ fn validate_names_a_bad_regex_and_an_unknown_key() {
     let (ok, _, stderr) = validate("[batch]\nmax_line = 10\n", "");
     assert!(!ok);
     assert!(
-        stderr.contains("logsieve.toml:2: max_line: unknown field `max_line`"),
+        stderr.contains("logsieve.toml:2: batch.max_line: unknown field `max_line`"),
         "{stderr}"
     );
     assert!(stderr.contains("correct its spelling"), "{stderr}");
@@ -387,4 +387,53 @@ fn validate_names_a_bad_regex_and_an_unknown_key() {
         stderr.contains("folder /nonexistent-dir does not exist"),
         "{stderr}"
     );
+}
+
+#[test]
+fn the_committed_configuration_reference_is_what_the_code_says() {
+    let result = Command::new(BIN).arg("config-reference").output().unwrap();
+    assert!(result.status.success());
+    let generated = String::from_utf8(result.stdout).unwrap();
+    let committed = fs::read_to_string(repo_path("docs/configuration.md")).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/configuration.md is stale: run `cargo run --release -- config-reference > docs/configuration.md`"
+    );
+}
+
+/// A config with no `[tiers.*]` section labels nothing: `validate` and the agent say so.
+#[test]
+fn a_config_without_tiers_is_called_out_by_validate_and_at_start() {
+    let config = "[server]\nenabled = false\n[[sources]]\ntype = \"stdin\"\n";
+    let (ok, stdout, stderr) = validate(config, "");
+    assert!(ok, "{stderr}");
+    assert!(stdout.contains("tier regex: 0 rules"), "{stdout}");
+    assert!(stdout.contains("tier model: off"), "{stdout}");
+    assert!(
+        stdout.contains("tier llm: off (no [tiers.llm])"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("warning: no tier labels anything"),
+        "{stdout}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("logsieve.toml");
+    fs::write(&path, config).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&path)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"disk full\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("no tier labels anything"), "{stderr}");
+    let record: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(record["tier"], "none");
 }

@@ -274,7 +274,10 @@ fn a_file_deleted_while_being_read_is_read_to_its_end() {
         .stderr(File::create(setup.path("stderr.log")).unwrap())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    let stderr_path = setup.path("stderr.log");
+    wait_until(Duration::from_secs(20), "the agent to open app.log", || {
+        fs::read_to_string(&stderr_path).is_ok_and(|log| log.contains("following file"))
+    });
     fs::remove_file(&log).unwrap();
     let mut stdout = child.stdout.take().unwrap();
     let mut out = Vec::new();
@@ -329,14 +332,23 @@ fn a_failing_sink_holds_the_checkpoint_back_and_counts_errors() {
     agent.wait_until(Duration::from_secs(20), "a sink error", || {
         agent.metric("logsieve_sink_errors_total{sink=\"file:/dev/full\"}") >= 2.0
     });
-    std::thread::sleep(Duration::from_millis(500)); // a checkpoint interval or two
+    // Two checkpoint writes after the failures began: the checkpoint had every chance to move.
+    let writes = || agent.metric("logsieve_checkpoint_writes_total{source=\"test\"}");
+    let before = writes();
+    agent.wait_until(
+        Duration::from_secs(20),
+        "two more checkpoint writes",
+        || writes() >= before + 2.0,
+    );
     assert_eq!(
         setup.checkpoint_offsets()[0].1,
         0,
         "nothing was acknowledged"
     );
     agent.signal(libc::SIGTERM);
-    std::thread::sleep(Duration::from_millis(200));
+    agent.wait_until(Duration::from_secs(20), "the first signal taken", || {
+        agent.stderr_text().contains("SIGTERM: draining")
+    });
     let (status, stderr) = agent.terminate(); // the second signal: give up on the records
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("No space left on device"), "{stderr}");

@@ -71,14 +71,16 @@ struct Chain {
 
 impl Chain {
     fn load(config: &Path) -> Chain {
-        let loaded = logsieve::config::load(Some(config)).unwrap_or_else(|e| panic!("{e}"));
+        let plan = logsieve::config::load(Some(config)).unwrap_or_else(|e| panic!("{e}"));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let tiers = runtime
-            .block_on(async { logsieve::tiers::from_config(&loaded, &prometheus::Registry::new()) })
+            .block_on(async {
+                logsieve::tiers::Tiers::build(&plan.tiers, &logsieve::metrics::Registry::default())
+            })
             .unwrap();
         Chain { runtime, tiers }
     }

@@ -4,8 +4,13 @@
 //! backoff, so a broken sink stops the sources advancing instead of losing lines. At shutdown a
 //! sink that still cannot write gives up after a grace period; what it held is not acknowledged
 //! and is read again after a restart.
+//!
+//! Each sink type owns its `[[sinks]]` table: a config struct, its checks, and the
+//! [`SinkPlan`] they give, which `validate` describes and `run` opens. [`TYPES`] lists the
+//! types; adding one is its own module plus one line there.
 
 pub mod file;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod stdout;
 
@@ -13,15 +18,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use prometheus::{IntCounterVec, Registry};
+use prometheus::IntCounterVec;
+use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info};
 
 use crate::ack::Ack;
-use crate::config::{SinkConfig, SinkType};
+use crate::config::{keys_of, plan_list, schema_of, ComponentType, ConfigErrors, Section};
 use crate::event::Record;
-use crate::metrics;
+use crate::health::Health;
+use crate::metrics::Registry;
 
 /// One batch of records for one sink, with that sink's claims on the batch's chunks.
 pub struct Delivery {
@@ -46,20 +53,17 @@ pub struct SinkMetrics {
 impl SinkMetrics {
     pub fn register(registry: &Registry) -> SinkMetrics {
         SinkMetrics {
-            records: metrics::counter_vec(
-                registry,
+            records: registry.counter_vec(
                 "logsieve_sink_records_total",
                 "Records written and flushed, by sink.",
                 &["sink"],
             ),
-            bytes: metrics::counter_vec(
-                registry,
+            bytes: registry.counter_vec(
                 "logsieve_sink_bytes_total",
                 "Bytes written, by sink.",
                 &["sink"],
             ),
-            errors: metrics::counter_vec(
-                registry,
+            errors: registry.counter_vec(
                 "logsieve_sink_errors_total",
                 "Failed writes, by sink (each is retried).",
                 &["sink"],
@@ -121,53 +125,66 @@ pub fn encode_json_lines(records: &[Record], buf: &mut Vec<u8>) {
     }
 }
 
-/// Opens the configured sinks. Kafka sinks start their healthcheck, which holds `/ready`
-/// (through `health`) until their brokers answer, or until `stop`.
-pub fn from_config(
-    configs: &[SinkConfig],
-    registry: &Registry,
-    health: &Arc<crate::server::Health>,
-    stop: &CancellationToken,
-) -> anyhow::Result<Vec<Box<dyn Sink>>> {
-    let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
-    let mut kafka_metrics = None;
-    for (i, cfg) in configs.iter().enumerate() {
-        match cfg.kind.get_ref() {
-            SinkType::Stdout => sinks.push(Box::<stdout::StdoutSink>::default()),
-            SinkType::File => {
-                let path = cfg
-                    .path
-                    .as_ref()
-                    .map(|p| p.get_ref().clone())
-                    .ok_or_else(|| anyhow::anyhow!("sinks[{i}]: a file sink needs a path"))?;
-                sinks.push(Box::new(file::FileSink::open(path.into(), cfg.fsync)?));
-            }
-            SinkType::Kafka => {
-                let metrics = kafka_metrics
-                    .get_or_insert_with(|| kafka::KafkaSinkMetrics {
-                        errors: metrics::counter_vec(
-                            registry,
-                            "logsieve_kafka_produce_errors_total",
-                            "Records the Kafka producer could not deliver (their batch is retried), by sink.",
-                            &["sink"],
-                        ),
-                        dropped: metrics::counter_vec(
-                            registry,
-                            "logsieve_kafka_dropped_records_total",
-                            "Records Kafka refuses for good (too large, invalid topic), dropped, by sink and reason.",
-                            &["sink", "reason"],
-                        ),
-                    })
-                    .clone();
-                sinks.push(Box::new(kafka::KafkaSink::open(
-                    cfg,
-                    i,
-                    health,
-                    stop.clone(),
-                    metrics,
-                )?));
-            }
-        }
+/// What opening a sink may need from the agent.
+pub struct SinkBuild<'a> {
+    pub registry: &'a Registry,
+    /// A sink with a start-up check (a Kafka sink waiting for its brokers) holds `/ready` here.
+    pub health: &'a Arc<Health>,
+    /// The agent is stopping: start-up checks give up.
+    pub stop: &'a CancellationToken,
+}
+
+/// A sink's checked settings: what `validate` prints and what `run` opens.
+pub trait SinkPlan: Send + Sync {
+    /// One line for `validate` and the start-up log, after `sink: `.
+    fn describe(&self) -> String;
+    /// Where it writes, when two sinks must not write there both (standard output, a file).
+    fn exclusive(&self) -> Option<String> {
+        None
     }
-    Ok(sinks)
+    fn open(&self, cx: &SinkBuild) -> anyhow::Result<Box<dyn Sink>>;
+}
+
+/// A `[[sinks]]` table of one `type`: its keys, read with serde from the file, and the checks
+/// that turn them into a plan.
+pub trait SinkConfig: DeserializeOwned + schemars::JsonSchema {
+    /// Its `type = "…"`.
+    const TYPE: &'static str;
+    /// Checks the settings; problems go to `errs` at their keys' lines. `index` is the table's
+    /// place among `[[sinks]]`.
+    fn plan(self, index: usize, at: &Section, errs: &mut ConfigErrors)
+        -> Option<Box<dyn SinkPlan>>;
+}
+
+const fn sink_type<C: SinkConfig>() -> ComponentType<dyn SinkPlan> {
+    ComponentType {
+        name: C::TYPE,
+        plan: plan_as::<C>,
+        schema: schema_of::<C>,
+        keys: keys_of::<C>,
+    }
+}
+
+fn plan_as<C: SinkConfig>(
+    index: usize,
+    at: &Section,
+    errs: &mut ConfigErrors,
+) -> Option<Box<dyn SinkPlan>> {
+    at.parse::<C>(errs)?.plan(index, at, errs)
+}
+
+/// Every sink type this build knows.
+pub const TYPES: &[ComponentType<dyn SinkPlan>] = &[
+    sink_type::<stdout::StdoutSinkConfig>(),
+    sink_type::<file::FileSinkConfig>(),
+    #[cfg(feature = "kafka")]
+    sink_type::<kafka::KafkaSinkConfig>(),
+];
+
+/// Plans every `[[sinks]]` table; without any, records go to standard output.
+pub fn plan_all(tables: &[Section], errs: &mut ConfigErrors) -> Vec<Box<dyn SinkPlan>> {
+    if tables.is_empty() {
+        return vec![Box::new(stdout::StdoutPlan)];
+    }
+    plan_list(tables, "sink", TYPES, |p| p.exclusive(), errs)
 }

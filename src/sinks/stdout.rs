@@ -4,9 +4,39 @@
 use std::io::Write;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
-use super::{encode_json_lines, Sink};
+use super::{encode_json_lines, Sink, SinkBuild, SinkConfig, SinkPlan};
+use crate::config::{ConfigErrors, Section};
 use crate::event::Record;
+
+/// `type = "stdout"`: JSON lines on standard output (the default when no sink is configured).
+#[derive(Debug, Deserialize, Serialize, schemars::JsonSchema)]
+pub struct StdoutSinkConfig {}
+
+impl SinkConfig for StdoutSinkConfig {
+    const TYPE: &'static str = "stdout";
+
+    fn plan(self, _: usize, _: &Section, _: &mut ConfigErrors) -> Option<Box<dyn SinkPlan>> {
+        Some(Box::new(StdoutPlan))
+    }
+}
+
+pub struct StdoutPlan;
+
+impl SinkPlan for StdoutPlan {
+    fn describe(&self) -> String {
+        "stdout (JSON lines)".into()
+    }
+
+    fn exclusive(&self) -> Option<String> {
+        Some("standard output".into())
+    }
+
+    fn open(&self, _: &SinkBuild) -> anyhow::Result<Box<dyn Sink>> {
+        Ok(Box::<StdoutSink>::default())
+    }
+}
 
 #[derive(Default)]
 pub struct StdoutSink {

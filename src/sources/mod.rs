@@ -1,23 +1,32 @@
 //! Sources read lines and hand them to the pipeline in chunks, each stamped with an [`Ack`] so
 //! the source learns when the chunk was delivered. Every source sits behind the one [`Source`]
 //! trait; the pipeline starts them and knows nothing else about them.
+//!
+//! Each source type owns its `[[sources]]` table: a config struct, its checks, and the
+//! [`SourcePlan`] they give, which `validate` describes and `run` builds. [`TYPES`] lists the
+//! types; adding one is its own module plus one line there.
 
 pub mod file;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod lines;
 pub mod stdin;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use prometheus::{IntCounterVec, Registry};
+use prometheus::IntCounterVec;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::ack::Ack;
-use crate::config::{LineFormat, SourceConfig};
+use crate::config::{keys_of, plan_list, schema_of, ComponentType, ConfigErrors, Section};
 use crate::event::{decode_line, Event, Origin};
-use crate::metrics;
+use crate::health::Health;
+use crate::metrics::Registry;
 use lines::Line;
 
 /// Lines read together, delivered (or not) together.
@@ -43,6 +52,133 @@ pub trait Source: Send {
     async fn run(self: Box<Self>, ctx: SourceContext) -> anyhow::Result<()>;
 }
 
+/// What building a source may need from the agent.
+pub struct SourceBuild<'a> {
+    pub registry: &'a Registry,
+    pub health: &'a Arc<Health>,
+    pub data_dir: &'a Path,
+    /// `--exit-on-eof`: stop once every file was read to its end.
+    pub exit_on_eof: bool,
+}
+
+/// A source's checked settings: what `validate` prints and what `run` starts.
+pub trait SourcePlan: Send + Sync {
+    /// One line for `validate` and the start-up log, after `source: `.
+    fn describe(&self) -> String;
+    /// What only one source may hold (standard input, a checkpoint file), if anything.
+    fn exclusive(&self) -> Option<String> {
+        None
+    }
+    fn build(&self, cx: &SourceBuild) -> anyhow::Result<Box<dyn Source>>;
+}
+
+/// A `[[sources]]` table of one `type`: its keys (besides [`SourceCommon`]'s), read with serde
+/// from the file, and the checks that turn them into a plan.
+pub trait SourceConfig: DeserializeOwned + schemars::JsonSchema {
+    /// Its `type = "…"`.
+    const TYPE: &'static str;
+    /// Checks the settings; problems go to `errs` at their keys' lines. `index` is the table's
+    /// place among `[[sources]]`.
+    fn plan(
+        self,
+        common: SourceCommon,
+        index: usize,
+        at: &Section,
+        errs: &mut ConfigErrors,
+    ) -> Option<Box<dyn SourcePlan>>;
+}
+
+const fn source_type<C: SourceConfig>() -> ComponentType<dyn SourcePlan> {
+    ComponentType {
+        name: C::TYPE,
+        plan: plan_as::<C>,
+        schema: schema_of::<C>,
+        keys: keys_of::<C>,
+    }
+}
+
+fn plan_as<C: SourceConfig>(
+    index: usize,
+    at: &Section,
+    errs: &mut ConfigErrors,
+) -> Option<Box<dyn SourcePlan>> {
+    let common = at.parse::<SourceCommon>(errs);
+    let config = at.parse::<C>(errs);
+    let common = common?;
+    common.check(at, errs);
+    config?.plan(common, index, at, errs)
+}
+
+/// Every source type this build knows.
+pub const TYPES: &[ComponentType<dyn SourcePlan>] = &[
+    source_type::<file::FileSourceConfig>(),
+    source_type::<stdin::StdinSourceConfig>(),
+    #[cfg(feature = "kafka")]
+    source_type::<kafka::KafkaSourceConfig>(),
+];
+
+/// Plans every `[[sources]]` table.
+pub fn plan_all(tables: &[Section], errs: &mut ConfigErrors) -> Vec<Box<dyn SourcePlan>> {
+    plan_list(tables, "source", TYPES, |p| p.exclusive(), errs)
+}
+
+/// How a line becomes an event: every source type takes these keys.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+pub struct SourceCommon {
+    /// The record's `source` (what `[[tiers.route]]` matches); a JSON line's `source_field`
+    /// overrides it. Default: the file's path for a file source, `stdin` for standard input,
+    /// the topic (see `source_from`) for a Kafka source, which also names its metrics with it.
+    pub name: Option<String>,
+    /// Longer lines are cut here and flagged `truncated: true`.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+    /// How a line is read.
+    #[serde(default)]
+    pub format: LineFormat,
+    /// JSON lines: the field holding the message.
+    #[serde(default = "default_message_field")]
+    pub message_field: String,
+    /// JSON lines: a string field that overrides `name` as the record's `source`.
+    #[serde(default = "default_source_field")]
+    pub source_field: String,
+}
+
+fn default_max_line_bytes() -> usize {
+    100 * 1024
+}
+
+fn default_message_field() -> String {
+    "message".into()
+}
+
+fn default_source_field() -> String {
+    "source".into()
+}
+
+impl SourceCommon {
+    fn check(&self, at: &Section, errs: &mut ConfigErrors) {
+        if self.max_line_bytes < 16 {
+            errs.add(
+                at.key("max_line_bytes"),
+                format!("{} is too small", self.max_line_bytes),
+                "use the default, 102400",
+            );
+        }
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LineFormat {
+    /// A line that parses as a JSON object is read as one; any other line is text.
+    #[default]
+    Auto,
+    /// Every line is text.
+    Text,
+}
+
 /// Counters every source keeps, labelled by source name.
 #[derive(Clone)]
 pub struct SourceMetrics {
@@ -55,35 +191,48 @@ pub struct SourceMetrics {
 impl SourceMetrics {
     pub fn register(registry: &Registry) -> SourceMetrics {
         SourceMetrics {
-            lines: metrics::counter_vec(
-                registry,
+            lines: registry.counter_vec(
                 "logsieve_source_lines_total",
                 "Lines read, by source.",
                 &["source"],
             ),
-            bytes: metrics::counter_vec(
-                registry,
+            bytes: registry.counter_vec(
                 "logsieve_source_bytes_total",
                 "Bytes read, by source.",
                 &["source"],
             ),
-            truncated: metrics::counter_vec(
-                registry,
+            truncated: registry.counter_vec(
                 "logsieve_source_truncated_lines_total",
                 "Lines longer than max_line_bytes, cut and flagged.",
                 &["source"],
             ),
-            invalid_utf8: metrics::counter_vec(
-                registry,
+            invalid_utf8: registry.counter_vec(
                 "logsieve_source_invalid_utf8_lines_total",
                 "Lines that were not valid UTF-8, decoded lossily and flagged.",
                 &["source"],
             ),
         }
     }
+
+    /// Counts a chunk's lines.
+    pub fn count(&self, name: &str, events: &[Event], bytes: u64) {
+        self.lines
+            .with_label_values(&[name])
+            .inc_by(events.len() as u64);
+        self.bytes.with_label_values(&[name]).inc_by(bytes);
+        let truncated = events.iter().filter(|e| e.truncated).count() as u64;
+        if truncated > 0 {
+            self.truncated.with_label_values(&[name]).inc_by(truncated);
+        }
+        let invalid = events.iter().filter(|e| e.invalid_utf8).count() as u64;
+        if invalid > 0 {
+            self.invalid_utf8.with_label_values(&[name]).inc_by(invalid);
+        }
+    }
 }
 
 /// How a byte-stream source turns framed lines into events.
+#[derive(Clone)]
 pub struct LineDecoder {
     pub source: Arc<str>,
     json: bool,
@@ -92,12 +241,12 @@ pub struct LineDecoder {
 }
 
 impl LineDecoder {
-    pub fn new(source: Arc<str>, cfg: &SourceConfig) -> LineDecoder {
+    pub fn new(source: Arc<str>, common: &SourceCommon) -> LineDecoder {
         LineDecoder {
             source,
-            json: cfg.format == LineFormat::Auto,
-            message_field: cfg.message_field.clone(),
-            source_field: cfg.source_field.clone(),
+            json: common.format == LineFormat::Auto,
+            message_field: common.message_field.clone(),
+            source_field: common.source_field.clone(),
         }
     }
 
@@ -132,69 +281,4 @@ impl LineDecoder {
             invalid_utf8: line.invalid_utf8,
         }
     }
-}
-
-/// Counts a chunk's lines into the source metrics.
-pub fn count(metrics: &SourceMetrics, name: &str, events: &[Event], bytes: u64) {
-    metrics
-        .lines
-        .with_label_values(&[name])
-        .inc_by(events.len() as u64);
-    metrics.bytes.with_label_values(&[name]).inc_by(bytes);
-    let truncated = events.iter().filter(|e| e.truncated).count() as u64;
-    if truncated > 0 {
-        metrics
-            .truncated
-            .with_label_values(&[name])
-            .inc_by(truncated);
-    }
-    let invalid = events.iter().filter(|e| e.invalid_utf8).count() as u64;
-    if invalid > 0 {
-        metrics
-            .invalid_utf8
-            .with_label_values(&[name])
-            .inc_by(invalid);
-    }
-}
-
-/// Starts the configured sources.
-pub fn from_config(
-    loaded: &crate::config::Loaded,
-    registry: &Registry,
-    exit_on_eof: bool,
-    health: &Arc<crate::server::Health>,
-) -> anyhow::Result<Vec<Box<dyn Source>>> {
-    let metrics = SourceMetrics::register(registry);
-    let file_metrics = file::FileMetrics::register(registry);
-    let mut kafka_metrics = None;
-    let mut sources: Vec<Box<dyn Source>> = Vec::new();
-    for (i, cfg) in loaded.config.sources.iter().enumerate() {
-        match cfg.kind.get_ref() {
-            crate::config::SourceType::File => sources.push(Box::new(file::FileSource::new(
-                cfg.clone(),
-                i,
-                &loaded.config.data_dir,
-                metrics.clone(),
-                file_metrics.clone(),
-                exit_on_eof,
-            ))),
-            crate::config::SourceType::Stdin => sources.push(Box::new(stdin::StdinSource::new(
-                cfg.clone(),
-                metrics.clone(),
-            ))),
-            crate::config::SourceType::Kafka => {
-                let kafka = kafka_metrics
-                    .get_or_insert_with(|| kafka::KafkaMetrics::register(registry))
-                    .clone();
-                sources.push(Box::new(kafka::KafkaSource::new(
-                    cfg.clone(),
-                    i,
-                    metrics.clone(),
-                    kafka,
-                    health.clone(),
-                )))
-            }
-        }
-    }
-    Ok(sources)
 }

@@ -5,24 +5,62 @@ use std::io::Read;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 
 use super::lines::Framer;
-use super::{count, Chunk, LineDecoder, Source, SourceContext, SourceMetrics};
+use super::{
+    Chunk, LineDecoder, Source, SourceBuild, SourceCommon, SourceConfig, SourceContext,
+    SourceMetrics, SourcePlan,
+};
 use crate::ack::Ack;
-use crate::config::SourceConfig;
+use crate::config::{ConfigErrors, Section};
 use crate::event::{now_rfc3339, Origin};
+
+/// `type = "stdin"`: lines from standard input; EOF drains the pipeline and exits 0. It takes
+/// only the keys every source takes.
+#[derive(Debug, Deserialize, Serialize, schemars::JsonSchema)]
+pub struct StdinSourceConfig {}
+
+impl SourceConfig for StdinSourceConfig {
+    const TYPE: &'static str = "stdin";
+
+    fn plan(
+        self,
+        common: SourceCommon,
+        _index: usize,
+        _at: &Section,
+        _errs: &mut ConfigErrors,
+    ) -> Option<Box<dyn SourcePlan>> {
+        Some(Box::new(StdinPlan { common }))
+    }
+}
+
+struct StdinPlan {
+    common: SourceCommon,
+}
+
+impl SourcePlan for StdinPlan {
+    fn describe(&self) -> String {
+        "stdin".into()
+    }
+
+    fn exclusive(&self) -> Option<String> {
+        Some("standard input".into())
+    }
+
+    fn build(&self, cx: &SourceBuild) -> anyhow::Result<Box<dyn Source>> {
+        Ok(Box::new(StdinSource {
+            name: Arc::from(self.common.name.as_deref().unwrap_or("stdin")),
+            common: self.common.clone(),
+            metrics: SourceMetrics::register(cx.registry),
+        }))
+    }
+}
 
 pub struct StdinSource {
     name: Arc<str>,
-    cfg: SourceConfig,
+    common: SourceCommon,
     metrics: SourceMetrics,
-}
-
-impl StdinSource {
-    pub fn new(cfg: SourceConfig, metrics: SourceMetrics) -> StdinSource {
-        let name: Arc<str> = Arc::from(cfg.name.as_deref().unwrap_or("stdin"));
-        StdinSource { name, cfg, metrics }
-    }
 }
 
 #[async_trait]
@@ -57,8 +95,8 @@ fn read_stdin(
     out: &tokio::sync::mpsc::Sender<Chunk>,
     shutdown: &tokio_util::sync::CancellationToken,
 ) -> anyhow::Result<()> {
-    let decoder = LineDecoder::new(source.name.clone(), &source.cfg);
-    let mut framer = Framer::new(source.cfg.max_line_bytes, 0);
+    let decoder = LineDecoder::new(source.name.clone(), &source.common);
+    let mut framer = Framer::new(source.common.max_line_bytes, 0);
     let mut stdin = std::io::stdin().lock();
     let mut buf = vec![0u8; 256 * 1024];
     let mut line_no = 0u64;
@@ -80,7 +118,7 @@ fn read_stdin(
             framer.push(&buf[..n], &mut emit);
         }
         if !events.is_empty() {
-            count(&source.metrics, &source.name, &events, n as u64);
+            source.metrics.count(&source.name, &events, n as u64);
             let chunk = Chunk {
                 events,
                 ack: Ack::none(),

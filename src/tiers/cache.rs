@@ -8,12 +8,34 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, LazyLock, Mutex};
 
 use async_trait::async_trait;
-use prometheus::{IntCounterVec, IntGauge, Registry};
+use prometheus::{IntCounterVec, IntGauge};
 use regex::Regex;
+use serde::{Deserialize, Serialize};
 
 use super::{Pending, Tier};
 use crate::event::{TierName, Verdict};
-use crate::metrics;
+use crate::metrics::Registry;
+
+/// `[tiers.cache]`: templates the model or the LLM already decided are answered from here.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Templates remembered (least recently used go first); 0 turns the cache off.
+    #[serde(default = "default_cache_capacity")]
+    pub capacity: usize,
+}
+
+fn default_cache_capacity() -> usize {
+    100_000
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            capacity: default_cache_capacity(),
+        }
+    }
+}
 
 /// The placeholder that replaces a variable part.
 pub const HOLE: &str = "<*>";
@@ -49,17 +71,12 @@ impl TemplateCache {
         let capacity = NonZeroUsize::new(capacity.max(1)).expect("at least 1");
         Arc::new(TemplateCache {
             entries: Mutex::new(lru::LruCache::new(capacity)),
-            lookups: metrics::counter_vec(
-                registry,
+            lookups: registry.counter_vec(
                 "logsieve_cache_lookups_total",
                 "Template cache lookups, by result (hit or miss).",
                 &["result"],
             ),
-            size: metrics::gauge(
-                registry,
-                "logsieve_cache_entries",
-                "Templates in the cache.",
-            ),
+            size: registry.gauge("logsieve_cache_entries", "Templates in the cache."),
         })
     }
 
@@ -164,7 +181,7 @@ mod tests {
 
     #[test]
     fn the_cache_is_bounded_and_forgets_the_least_recently_used() {
-        let cache = TemplateCache::new(2, &Registry::new());
+        let cache = TemplateCache::new(2, &Registry::default());
         let v = Verdict::fallback(TierName::Model, None);
         cache.insert("a".into(), v.clone());
         cache.insert("b".into(), v.clone());

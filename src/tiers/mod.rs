@@ -3,27 +3,174 @@
 //! pipeline, `classify` and `POST /classify` share the same chain and know nothing of its parts.
 //! A line no tier decides leaves as `Unclassified` (tier `none`); a line meant for an LLM that
 //! is not there leaves as tier `fallback` with the reason it escalated (`llm_disabled` when
-//! routed, `low_confidence` when the model was unsure, with its best guess's confidence).
-//! The LLM tier stands apart from the chain: [`Tiers::label`] waits for its answers,
-//! [`Tiers::label_streaming`] hands it the lines and lets the rest of the batch go on.
+//! routed, `low_confidence` when the model was unsure, with its best guess's confidence,
+//! `model_error` when the model could not run on it).
+//!
+//! The LLM tier stands apart from the chain, and only [`Tiers`] knows it: [`Tiers::label`] waits
+//! for its answers; [`Tiers::label_streaming`] hands it the lines and lets the rest of the batch
+//! go on, and the answers come back later as [`LateRecords`]; [`Tiers::drain`] waits for what
+//! it still holds at shutdown.
+//!
+//! Each tier owns its section of the config (`[[tiers.route]]`, `[tiers.regex]`, …) and its
+//! checks; [`TiersConfig::plan`] gathers them into the [`TiersPlan`] that [`Tiers::build`] runs.
 
 pub mod cache;
-pub mod embed;
 pub mod llm;
-pub mod logistic;
 pub mod model;
 pub mod regex;
 pub mod route;
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use prometheus::{HistogramVec, IntCounterVec, Registry};
+use prometheus::{HistogramVec, IntCounterVec};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::ack::Ack;
-use crate::event::{Event, Record, TierName, Verdict};
-use crate::metrics;
+use crate::config::{ConfigErrors, RulesAt, Section};
+use crate::event::{Event, Record, TierName, Verdict, UNCLASSIFIED};
+use crate::metrics::Registry;
+
+/// The seed's nine labels, the default `labels`; `Unclassified` is always allowed besides.
+pub const SEED_LABELS: &[&str] = &[
+    "HTTP Status",
+    "Critical Error",
+    "Security Alert",
+    "Error",
+    "System Notification",
+    "Resource Usage",
+    "User Action",
+    "Workflow Error",
+    "Deprecation Warning",
+];
+
+/// The labels tiers may give (the config's `labels`); `Unclassified` is always allowed too.
+#[derive(Debug, Clone)]
+pub struct Labels(Arc<[Arc<str>]>);
+
+impl Labels {
+    pub fn new(names: &[String]) -> Labels {
+        Labels(names.iter().map(|n| Arc::from(n.as_str())).collect())
+    }
+
+    /// Whether a tier may give `label`.
+    pub fn allows(&self, label: &str) -> bool {
+        label == UNCLASSIFIED || self.0.iter().any(|l| &**l == label)
+    }
+
+    pub fn all(&self) -> Arc<[Arc<str>]> {
+        self.0.clone()
+    }
+
+    /// `a, b, c`, for messages.
+    pub fn list(&self) -> String {
+        self.0.iter().map(|l| &**l).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// `[tiers.*]`: the labelling tiers, each section documented with its tier.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TiersConfig {
+    #[serde(default)]
+    pub route: Vec<route::RouteConfig>,
+    #[serde(default)]
+    pub regex: regex::RegexConfig,
+    /// The model tier; off when absent.
+    pub model: Option<model::ModelConfig>,
+    #[serde(default)]
+    pub cache: cache::CacheConfig,
+    /// The LLM tier; off when absent, disabled, or its API key is not there.
+    pub llm: Option<llm::config::LlmConfig>,
+}
+
+/// The tiers' checked settings.
+pub struct TiersPlan {
+    pub labels: Labels,
+    pub routes: Vec<route::RoutePlan>,
+    pub regex: regex::RegexPlan,
+    pub cache: cache::CacheConfig,
+    pub model: Option<model::ModelPlan>,
+    pub llm: llm::config::LlmPlan,
+    /// Where the LLM tier keeps its answers across restarts.
+    pub data_dir: PathBuf,
+}
+
+impl TiersConfig {
+    /// Checks every tier's section (`at` is `[tiers]`); the rules file is read from `rules_at`.
+    pub fn plan(
+        self,
+        at: &Section,
+        labels: &Labels,
+        data_dir: &Path,
+        rules_at: &RulesAt,
+        errs: &mut ConfigErrors,
+    ) -> Option<TiersPlan> {
+        let route_list = at.list("route", errs);
+        let routes: Vec<route::RoutePlan> = self
+            .route
+            .into_iter()
+            .zip(&route_list)
+            .filter_map(|(r, at)| r.plan(at, labels, errs))
+            .collect();
+        let regex = self.regex.plan(&at.table("regex"), labels, rules_at, errs);
+        let model = match self.model {
+            Some(m) => m.plan(&at.table("model"), labels, errs),
+            None => Some(None),
+        };
+        let llm = llm::config::LlmConfig::plan(self.llm, &at.table("llm"), errs);
+        Some(TiersPlan {
+            labels: labels.clone(),
+            routes,
+            regex: regex?,
+            cache: self.cache,
+            model: model?,
+            llm: llm?,
+            data_dir: data_dir.to_path_buf(),
+        })
+    }
+}
+
+impl TiersPlan {
+    /// One line per tier, in the order they run, and a warning when none labels anything.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self.routes.iter().map(|r| r.describe()).collect();
+        lines.push(self.regex.describe());
+        lines.push(match &self.model {
+            Some(m) => m.describe(),
+            None => "tier model: off".into(),
+        });
+        lines.push(self.llm.describe());
+        if let Some(warning) = self.labels_nothing() {
+            lines.push(format!("warning: {warning}"));
+        }
+        lines
+    }
+
+    /// Says so when no tier in force can label a line, so every line would leave as
+    /// `Unclassified` (tier `none`).
+    pub fn labels_nothing(&self) -> Option<String> {
+        let llm_gets_lines = !self.routes.is_empty() || self.model.is_some();
+        let labels = !self.regex.rules.is_empty()
+            || self.model.is_some()
+            || (self.llm.is_on() && llm_gets_lines);
+        (!labels).then(|| {
+            "no tier labels anything: every line leaves as Unclassified (tier none); add rules \
+             ([tiers.regex] rules = \"rules.toml\"), the model ([tiers.model]), or an LLM \
+             ([tiers.llm]) with routes to it"
+                .to_string()
+        })
+    }
+
+    /// The sources routed straight to the LLM.
+    pub fn routed_sources(&self) -> Vec<&str> {
+        self.routes.iter().filter_map(|r| r.source()).collect()
+    }
+}
 
 /// Why a line goes to the LLM tier.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,18 +223,28 @@ impl Pending {
     fn undecided(&self) -> Verdict {
         match &self.to_llm {
             None => Verdict::fallback(TierName::None, None),
-            Some(Escalation::Routed { .. }) => {
-                Verdict::fallback(TierName::Fallback, Some("llm_disabled"))
-            }
-            Some(Escalation::LowConfidence { confidence, .. }) => Verdict {
-                confidence: Some(*confidence),
-                ..Verdict::fallback(TierName::Fallback, Some("low_confidence"))
-            },
-            Some(Escalation::ModelFailed) => {
-                Verdict::fallback(TierName::Fallback, Some("model_error"))
-            }
+            Some(escalation) => llm::fallback(escalation, escalation.unanswered_reason()),
         }
     }
+}
+
+impl Escalation {
+    /// The reason a line escalated this way leaves with when no LLM answers it.
+    fn unanswered_reason(&self) -> &'static str {
+        match self {
+            Escalation::Routed { .. } => "llm_disabled",
+            Escalation::LowConfidence { .. } => "low_confidence",
+            Escalation::ModelFailed => "model_error",
+        }
+    }
+}
+
+/// A line the cheap tiers sent on to the LLM, with why.
+#[derive(Debug)]
+pub struct Escalated {
+    pub event: Event,
+    pub escalation: Escalation,
+    pub template: Option<String>,
 }
 
 /// A tier labels what it can in a batch and leaves the rest for the next tier.
@@ -97,10 +254,56 @@ pub trait Tier: Send + Sync {
     async fn label(&self, batch: &mut [Pending]);
 }
 
+#[derive(Clone)]
 struct TierMetrics {
     duration: HistogramVec,
     records: IntCounterVec,
     saved: IntCounterVec,
+}
+
+impl TierMetrics {
+    fn register(registry: &Registry) -> TierMetrics {
+        TierMetrics {
+            duration: registry.histogram_vec(
+                "logsieve_tier_duration_seconds",
+                "Time a tier spent on one batch.",
+                &["tier"],
+                prometheus::exponential_buckets(0.00001, 4.0, 12).expect("valid buckets"),
+            ),
+            records: registry.counter_vec(
+                "logsieve_records_total",
+                "Records labelled, by label and by the tier that decided.",
+                &["label", "tier"],
+            ),
+            saved: registry.counter_vec(
+                "logsieve_llm_saved_lines_total",
+                "Lines a cheaper tier decided, so no LLM was asked, by tier (regex, cache, model).",
+                &["tier"],
+            ),
+        }
+    }
+
+    /// Counts records by label and tier (and the ones a cheap tier kept from the LLM).
+    fn count<'a>(&self, verdicts: impl Iterator<Item = &'a Verdict>) {
+        let mut counted: Vec<((&str, TierName), u64)> = Vec::new();
+        for v in verdicts {
+            match counted
+                .iter_mut()
+                .find(|((l, t), _)| *t == v.tier && *l == &*v.label)
+            {
+                Some((_, n)) => *n += 1,
+                None => counted.push(((&v.label, v.tier), 1)),
+            }
+        }
+        for ((label, tier), n) in counted {
+            self.records
+                .with_label_values(&[label, tier.as_str()])
+                .inc_by(n);
+            if matches!(tier, TierName::Regex | TierName::Cache | TierName::Model) {
+                self.saved.with_label_values(&[tier.as_str()]).inc_by(n);
+            }
+        }
+    }
 }
 
 /// The ordered chain of tiers, and the LLM tier behind it.
@@ -108,41 +311,38 @@ pub struct Tiers {
     chain: Vec<Box<dyn Tier>>,
     llm: Option<llm::LlmTier>,
     metrics: TierMetrics,
+    /// Cancelled once the LLM tier has answered all it held: [`LateRecords`] then ends.
+    late_done: CancellationToken,
 }
 
 impl Tiers {
     pub fn new(chain: Vec<Box<dyn Tier>>, llm: Option<llm::LlmTier>, registry: &Registry) -> Tiers {
-        let metrics = TierMetrics {
-            duration: metrics::histogram_vec(
-                registry,
-                "logsieve_tier_duration_seconds",
-                "Time a tier spent on one batch.",
-                &["tier"],
-                prometheus::exponential_buckets(0.00001, 4.0, 12).expect("valid buckets"),
-            ),
-            records: metrics::counter_vec(
-                registry,
-                "logsieve_records_total",
-                "Records labelled, by label and by the tier that decided.",
-                &["label", "tier"],
-            ),
-            saved: metrics::counter_vec(
-                registry,
-                "logsieve_llm_saved_lines_total",
-                "Lines a cheaper tier decided, so no LLM was asked, by tier (regex, cache, model).",
-                &["tier"],
-            ),
-        };
         Tiers {
             chain,
             llm,
-            metrics,
+            metrics: TierMetrics::register(registry),
+            late_done: CancellationToken::new(),
         }
     }
 
-    /// The LLM tier, when one runs.
-    pub fn llm(&self) -> Option<&llm::LlmTier> {
-        self.llm.as_ref()
+    /// The chain a plan asks for: routing, the rules, then (when configured) the template
+    /// cache and the model; and the LLM tier. Starts the LLM tier's dispatcher, so call it
+    /// inside a tokio runtime.
+    pub fn build(plan: &TiersPlan, registry: &Registry) -> anyhow::Result<Tiers> {
+        let mut chain: Vec<Box<dyn Tier>> = vec![
+            Box::new(route::RouteTier::new(&plan.routes)),
+            Box::new(regex::RegexTier::new(&plan.regex)),
+        ];
+        let cache = (plan.cache.capacity > 0)
+            .then(|| cache::TemplateCache::new(plan.cache.capacity, registry));
+        if let Some(model) = &plan.model {
+            if let Some(cache) = &cache {
+                chain.push(Box::new(cache::CacheTier::new(cache.clone())));
+            }
+            chain.push(Box::new(model.build(cache.clone(), registry)?));
+        }
+        let llm = llm::LlmTier::build(plan, cache, registry)?;
+        Ok(Tiers::new(chain, llm, registry))
     }
 
     /// Runs every tier over a batch, waiting for the LLM's answers, and returns the records in
@@ -156,8 +356,8 @@ impl Tiers {
     }
 
     /// The agent's way: runs the cheap tiers and hands the lines bound for the LLM to it, each
-    /// with a claim on its chunk (`ack_for(i)` for line i); they leave later, through the LLM
-    /// tier's output. Returns the records that leave now: the batch's other lines in order,
+    /// with a claim on its chunk (`ack_for(i)` for line i); they leave later, as
+    /// [`LateRecords`]. Returns the records that leave now: the batch's other lines in order,
     /// then the LLM-bound lines the LLM tier decided at once (cached template, full queue, open
     /// breaker). With `[tiers.llm] ordered = true` (or no LLM) this is [`Tiers::label`].
     pub async fn label_streaming(
@@ -171,22 +371,41 @@ impl Tiers {
         let batch = self.run_chain(events).await;
         let mut leaving = Vec::new();
         let mut records = self.finish(batch, Some(&mut leaving));
-        for (i, pending) in leaving {
-            if let Some((record, ack)) = llm.dispatch(pending, ack_for(i)).await {
+        let first_decided = records.len();
+        for (i, line) in leaving {
+            if let Some((record, ack)) = llm.dispatch(line, ack_for(i)).await {
                 ack.delivered(); // it leaves with its batch, whose acks cover it
-                self.count(&record.verdict);
                 records.push(record);
             }
         }
+        self.metrics
+            .count(records[first_decided..].iter().map(|r| &r.verdict));
         records
     }
 
-    /// Counts a record the LLM tier answered after its batch left.
-    pub fn count(&self, verdict: &Verdict) {
-        self.metrics
-            .records
-            .with_label_values(&[&*verdict.label, verdict.tier.as_str()])
-            .inc();
+    /// The records the LLM answers after their batch left; taken once, by the pipeline. Ends
+    /// after [`Tiers::drain`].
+    pub fn take_late(&self) -> Option<LateRecords> {
+        let answers = self.llm.as_ref()?.take_output()?;
+        Some(LateRecords {
+            answers,
+            done: self.late_done.clone(),
+            metrics: self.metrics.clone(),
+        })
+    }
+
+    /// At shutdown: waits until the LLM tier has answered every line it holds (or `give_up`),
+    /// then ends [`LateRecords`].
+    pub async fn drain(&self, give_up: &CancellationToken) {
+        if let Some(llm) = &self.llm {
+            llm.drain(give_up).await;
+        }
+        self.late_done.cancel();
+    }
+
+    /// One line for the log at shutdown: what the LLM cost and what it was spared.
+    pub fn summary(&self) -> Option<String> {
+        self.llm.as_ref().map(|l| l.summary())
     }
 
     async fn run_chain(&self, events: Vec<Event>) -> Vec<Pending> {
@@ -214,77 +433,60 @@ impl Tiers {
     fn finish(
         &self,
         batch: Vec<Pending>,
-        mut leaving: Option<&mut Vec<(usize, Pending)>>,
+        mut leaving: Option<&mut Vec<(usize, Escalated)>>,
     ) -> Vec<Record> {
-        let mut counted: Vec<((Arc<str>, TierName), u64)> = Vec::new();
         let mut records = Vec::with_capacity(batch.len());
         for (i, mut p) in batch.into_iter().enumerate() {
-            if let Some(out) = leaving.as_mut().filter(|_| p.is_bound_for_llm()) {
-                out.push((i, p));
-                continue;
+            if let Some(out) = leaving.as_mut() {
+                if let (None, Some(escalation)) = (&p.verdict, p.to_llm.take()) {
+                    out.push((
+                        i,
+                        Escalated {
+                            event: p.event,
+                            escalation,
+                            template: p.template,
+                        },
+                    ));
+                    continue;
+                }
             }
             let verdict = p.verdict.take().unwrap_or_else(|| p.undecided());
-            match counted
-                .iter_mut()
-                .find(|((l, t), _)| *t == verdict.tier && **l == *verdict.label)
-            {
-                Some((_, n)) => *n += 1,
-                None => counted.push(((verdict.label.clone(), verdict.tier), 1)),
-            }
             records.push(Record {
                 event: p.event,
                 verdict,
             });
         }
-        for ((label, tier), n) in counted {
-            self.metrics
-                .records
-                .with_label_values(&[&*label, tier.as_str()])
-                .inc_by(n);
-            if matches!(tier, TierName::Regex | TierName::Cache | TierName::Model) {
-                self.metrics
-                    .saved
-                    .with_label_values(&[tier.as_str()])
-                    .inc_by(n);
-            }
-        }
+        self.metrics.count(records.iter().map(|r| &r.verdict));
         records
     }
 }
 
-/// The chain a configuration asks for: routing, the rules, then (when configured) the template
-/// cache and the model.
-pub fn from_config(loaded: &crate::config::Loaded, registry: &Registry) -> anyhow::Result<Tiers> {
-    let tiers = &loaded.config.tiers;
-    let mut chain: Vec<Box<dyn Tier>> = vec![
-        Box::new(route::RouteTier::new(&tiers.route)?),
-        Box::new(regex::RegexTier::new(&loaded.rules)?),
-    ];
-    let cache = (tiers.cache.capacity > 0)
-        .then(|| cache::TemplateCache::new(tiers.cache.capacity, registry));
-    if let Some(model) = tiers.model.as_ref().filter(|m| m.enabled) {
-        let head = logistic::Head::load(&model.head)?;
-        if let Some(unknown) = head
-            .labels
-            .iter()
-            .find(|l| !crate::config::is_known_label(&loaded.config.labels, l))
-        {
-            anyhow::bail!(
-                "{}: the head knows label `{unknown}`, which is not in the config's labels",
-                model.head.display()
-            );
+/// Records the LLM tier answered after their batch left, each with its claim on its chunk,
+/// gathered as they come (up to 256 at a time).
+pub struct LateRecords {
+    answers: mpsc::Receiver<llm::Answered>,
+    done: CancellationToken,
+    metrics: TierMetrics,
+}
+
+impl LateRecords {
+    /// The next records that are ready, or `None` once the LLM tier was drained.
+    pub async fn next(&mut self) -> Option<(Vec<Record>, Vec<Ack>)> {
+        let first = tokio::select! {
+            biased;
+            answer = self.answers.recv() => answer?,
+            _ = self.done.cancelled() => self.answers.try_recv().ok()?,
+        };
+        let (mut records, mut acks) = (Vec::new(), Vec::new());
+        let mut next = Some(first);
+        while let Some(llm::Answered { record, ack }) = next.take() {
+            records.push(record);
+            acks.push(ack);
+            if records.len() < 256 {
+                next = self.answers.try_recv().ok();
+            }
         }
-        let embedder = embed::Embedder::load(&model.files(), model.threads, model.batch_size)?;
-        if let Some(cache) = &cache {
-            chain.push(Box::new(cache::CacheTier::new(cache.clone())));
-        }
-        chain.push(Box::new(model::ModelTier::new(
-            embedder,
-            head,
-            model.threshold,
-            cache.clone(),
-        )));
+        self.metrics.count(records.iter().map(|r| &r.verdict));
+        Some((records, acks))
     }
-    let llm = llm::LlmTier::from_config(&loaded.config, cache, registry)?;
-    Ok(Tiers::new(chain, llm, registry))
 }

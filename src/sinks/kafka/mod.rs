@@ -9,7 +9,9 @@
 //! (`logsieve_kafka_dropped_records_total`), so that one record cannot stall every source
 //! behind the sink. A healthcheck at start keeps `/ready` at 503 until the brokers answer.
 
-use std::sync::Arc;
+mod topic;
+
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,14 +20,196 @@ use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::util::Timeout;
-use tokio_util::sync::CancellationToken;
+use serde::{Deserialize, Serialize};
 use tracing::error;
 
-use super::Sink;
-use crate::config::{KafkaKey, SinkConfig};
+use self::topic::TopicTemplate;
+use super::{Sink, SinkBuild, SinkConfig, SinkPlan};
+use crate::config::{ConfigErrors, Section};
 use crate::event::{Origin, Record};
 use crate::kafka;
-use crate::server::Health;
+use crate::metrics::Registry;
+
+/// `type = "kafka"`: each record is one JSON message; a batch is delivered when the broker
+/// acknowledged every message of it.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+pub struct KafkaSinkConfig {
+    /// `host:port[,host:port…]`. Env: `LOGSIEVE_KAFKA_BOOTSTRAP_SERVERS` (every Kafka source
+    /// and sink).
+    pub bootstrap_servers: Option<String>,
+    /// The topic, or a template: `{label}` and `{source}` are replaced by the record's
+    /// (lower-cased, characters Kafka does not allow in topic names as `-`), e.g.
+    /// `"logs.{label}"` puts Security Alerts in `logs.security-alert`.
+    pub topic: Option<String>,
+    /// The key each message gets.
+    #[serde(default)]
+    pub key: KafkaKey,
+    /// The codec messages are compressed with.
+    #[serde(default)]
+    pub compression: Compression,
+    /// How long librdkafka keeps trying to deliver a message before the batch counts as
+    /// failed and is retried (ms); 0 waits for ever.
+    #[serde(default = "default_message_timeout_ms")]
+    pub message_timeout_ms: u64,
+    /// Which brokers must have a message before it counts as delivered.
+    #[serde(default)]
+    pub acks: Acks,
+    /// Passed to librdkafka as they are (they win over logsieve's own settings).
+    #[serde(default)]
+    pub librdkafka_options: BTreeMap<String, String>,
+}
+
+fn default_message_timeout_ms() -> u64 {
+    30_000
+}
+
+/// The key a Kafka sink gives each message.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum KafkaKey {
+    /// No key: the producer spreads messages over partitions.
+    #[default]
+    None,
+    /// The record's `source`: one source's records stay in one partition, in order.
+    Source,
+    /// The key of the Kafka message the record came from (none for other sources).
+    Original,
+}
+
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+}
+
+impl Compression {
+    fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+        }
+    }
+}
+
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema,
+)]
+pub enum Acks {
+    /// Every in-sync replica.
+    #[default]
+    #[serde(rename = "all", alias = "-1")]
+    All,
+    /// The partition's leader.
+    #[serde(rename = "1")]
+    Leader,
+    /// None: a message counts as delivered once sent.
+    #[serde(rename = "0")]
+    None,
+}
+
+impl Acks {
+    fn as_str(self) -> &'static str {
+        match self {
+            Acks::All => "all",
+            Acks::Leader => "1",
+            Acks::None => "0",
+        }
+    }
+}
+
+impl SinkConfig for KafkaSinkConfig {
+    const TYPE: &'static str = "kafka";
+
+    fn plan(
+        self,
+        index: usize,
+        at: &Section,
+        errs: &mut ConfigErrors,
+    ) -> Option<Box<dyn SinkPlan>> {
+        let servers = kafka::bootstrap_servers(self.bootstrap_servers.as_deref(), at, errs);
+        let topic = match &self.topic {
+            None => {
+                errs.add(
+                    at.key("topic"),
+                    "a Kafka sink needs a topic",
+                    "add topic = \"logs-labelled\" (or a template such as \"logs.{label}\")",
+                );
+                None
+            }
+            Some(t) if t.trim().is_empty() => {
+                errs.add(at.key("topic"), "is empty", "name the topic");
+                None
+            }
+            Some(t) => Some(t.clone()),
+        };
+        Some(Box::new(KafkaSinkPlan {
+            name: format!("kafka-{index}"),
+            servers: servers?,
+            topic: topic?,
+            settings: self,
+        }))
+    }
+}
+
+/// A Kafka sink's checked settings.
+struct KafkaSinkPlan {
+    name: String,
+    servers: String,
+    topic: String,
+    settings: KafkaSinkConfig,
+}
+
+impl SinkPlan for KafkaSinkPlan {
+    fn describe(&self) -> String {
+        let s = &self.settings;
+        format!(
+            "kafka {} topic {} (acks {}, compression {}, key {:?})",
+            self.servers,
+            self.topic,
+            s.acks.as_str(),
+            s.compression.as_str(),
+            s.key
+        )
+    }
+
+    fn open(&self, cx: &SinkBuild) -> anyhow::Result<Box<dyn Sink>> {
+        Ok(Box::new(KafkaSink::open(self, cx)?))
+    }
+}
+
+/// The metrics of every Kafka sink.
+#[derive(Clone)]
+struct KafkaSinkMetrics {
+    errors: IntCounterVec,
+    dropped: IntCounterVec,
+}
+
+impl KafkaSinkMetrics {
+    fn register(registry: &Registry) -> KafkaSinkMetrics {
+        KafkaSinkMetrics {
+            errors: registry.counter_vec(
+                "logsieve_kafka_produce_errors_total",
+                "Records the Kafka producer could not deliver (their batch is retried), by sink.",
+                &["sink"],
+            ),
+            dropped: registry.counter_vec(
+                "logsieve_kafka_dropped_records_total",
+                "Records Kafka refuses for good (too large, invalid topic), dropped, by sink and reason.",
+                &["sink", "reason"],
+            ),
+        }
+    }
+}
 
 pub struct KafkaSink {
     name: String,
@@ -34,72 +218,46 @@ pub struct KafkaSink {
     key: KafkaKey,
     /// How long a send may wait for room in librdkafka's queue.
     queue_timeout: Timeout,
-    errors: IntCounterVec,
-    dropped: IntCounterVec,
-}
-
-/// The metrics of every Kafka sink, registered once.
-#[derive(Clone)]
-pub struct KafkaSinkMetrics {
-    pub errors: IntCounterVec,
-    pub dropped: IntCounterVec,
+    metrics: KafkaSinkMetrics,
 }
 
 impl KafkaSink {
     /// The producer, and its healthcheck started on the current runtime.
-    pub fn open(
-        cfg: &SinkConfig,
-        index: usize,
-        health: &Arc<Health>,
-        stop: CancellationToken,
-        metrics: KafkaSinkMetrics,
-    ) -> anyhow::Result<KafkaSink> {
-        let name = format!("kafka-{index}");
-        let servers = cfg
-            .bootstrap_servers
-            .as_ref()
-            .map(|s| s.get_ref().clone())
-            .unwrap_or_default();
-        let topic = cfg
-            .topic
-            .as_ref()
-            .map(|t| t.get_ref().clone())
-            .ok_or_else(|| anyhow::anyhow!("sinks[{index}]: a Kafka sink needs a topic"))?;
+    fn open(plan: &KafkaSinkPlan, cx: &SinkBuild) -> anyhow::Result<KafkaSink> {
+        let name = plan.name.clone();
+        let cfg = &plan.settings;
         let ours = [
             ("client.id", format!("logsieve-{name}")),
-            ("acks", cfg.acks.get_ref().clone()),
-            ("compression.codec", cfg.compression.get_ref().clone()),
+            ("acks", cfg.acks.as_str().into()),
+            ("compression.codec", cfg.compression.as_str().into()),
             ("message.timeout.ms", cfg.message_timeout_ms.to_string()),
             // A write is a whole batch, sent at once and waited for: lingering would only
             // add to every batch's wait (0 doubled Kafka → Kafka throughput in benches/kafka.rs).
             ("linger.ms", "0".into()),
         ];
         let producer: FutureProducer<kafka::Logged> =
-            kafka::client_config(&servers, &ours, &cfg.librdkafka_options)
+            kafka::client_config(&plan.servers, &ours, &cfg.librdkafka_options)
                 .create_with_context(kafka::Logged::new(name.clone()))
-                .map_err(|e| {
-                    anyhow::anyhow!("sinks[{index}]: bad Kafka client configuration: {e}")
-                })?;
+                .map_err(|e| anyhow::anyhow!("sink {name}: bad Kafka client configuration: {e}"))?;
         let probe = producer.clone();
         tokio::spawn(kafka::healthcheck(
             format!("Kafka sink `{name}`"),
-            servers,
-            health.clone(),
-            stop,
+            plan.servers.clone(),
+            cx.health.clone(),
+            cx.stop.clone(),
             move |timeout| probe.client().fetch_metadata(None, timeout),
         ));
         Ok(KafkaSink {
             name,
             producer,
-            topic: TopicTemplate::parse(&topic),
+            topic: TopicTemplate::parse(&plan.topic),
             key: cfg.key,
             // 0 is librdkafka's "no timeout".
             queue_timeout: match cfg.message_timeout_ms {
                 0 => Timeout::Never,
                 ms => Timeout::After(Duration::from_millis(ms)),
             },
-            errors: metrics.errors,
-            dropped: metrics.dropped,
+            metrics: KafkaSinkMetrics::register(cx.registry),
         })
     }
 }
@@ -140,7 +298,10 @@ impl Sink for KafkaSink {
         for ((topic, payload, _), result) in messages.iter().zip(results) {
             let Err((e, _)) = result else { continue };
             if let Some(reason) = undeliverable(&e) {
-                self.dropped.with_label_values(&[&self.name, reason]).inc();
+                self.metrics
+                    .dropped
+                    .with_label_values(&[&self.name, reason])
+                    .inc();
                 error!(sink = %self.name, topic = %topic, bytes = payload.len(), "Kafka refuses this record for good ({e}); dropped it, so that it does not hold up the stream");
                 continue;
             }
@@ -148,7 +309,10 @@ impl Sink for KafkaSink {
             first.get_or_insert(e);
         }
         if let Some(first) = first {
-            self.errors.with_label_values(&[&self.name]).inc_by(failed);
+            self.metrics
+                .errors
+                .with_label_values(&[&self.name])
+                .inc_by(failed);
             return Err(std::io::Error::other(format!(
                 "{failed} of {} records not delivered to Kafka: {first}",
                 records.len()
@@ -167,127 +331,5 @@ fn undeliverable(e: &KafkaError) -> Option<&'static str> {
         RDKafkaErrorCode::InvalidTopic => Some("invalid_topic"),
         RDKafkaErrorCode::InvalidRecord => Some("invalid_record"),
         _ => None,
-    }
-}
-
-const MAX_TOPIC_LEN: usize = 249;
-
-/// A topic name with `{label}` and `{source}` filled in per record.
-#[derive(Debug, PartialEq)]
-enum TopicTemplate {
-    Fixed(String),
-    Parts(Vec<Part>),
-}
-
-#[derive(Debug, PartialEq)]
-enum Part {
-    Text(String),
-    Label,
-    Source,
-}
-
-impl TopicTemplate {
-    fn parse(template: &str) -> TopicTemplate {
-        if !template.contains("{label}") && !template.contains("{source}") {
-            return TopicTemplate::Fixed(template.to_string());
-        }
-        let mut parts = Vec::new();
-        let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            let (field, after) = if rest[open..].starts_with("{label}") {
-                (Part::Label, &rest[open + "{label}".len()..])
-            } else if rest[open..].starts_with("{source}") {
-                (Part::Source, &rest[open + "{source}".len()..])
-            } else {
-                parts.push(Part::Text(rest[..=open].to_string()));
-                rest = &rest[open + 1..];
-                continue;
-            };
-            if open > 0 {
-                parts.push(Part::Text(rest[..open].to_string()));
-            }
-            parts.push(field);
-            rest = after;
-        }
-        if !rest.is_empty() {
-            parts.push(Part::Text(rest.to_string()));
-        }
-        TopicTemplate::Parts(parts)
-    }
-
-    fn render(&self, record: &Record) -> String {
-        match self {
-            TopicTemplate::Fixed(topic) => topic.clone(),
-            TopicTemplate::Parts(parts) => {
-                let mut topic = String::new();
-                for part in parts {
-                    match part {
-                        Part::Text(text) => topic.push_str(text),
-                        Part::Label => push_topic_safe(&mut topic, &record.verdict.label),
-                        Part::Source => push_topic_safe(&mut topic, &record.event.source),
-                    }
-                }
-                // Kafka's limit on a topic name's length (what is filled in is ASCII).
-                topic.truncate(MAX_TOPIC_LEN);
-                topic
-            }
-        }
-    }
-}
-
-/// Appends `value` lower-cased, with every character Kafka does not allow in a topic name
-/// (outside `a-z 0-9 . _ -`) as `-`: "Security Alert" → "security-alert".
-fn push_topic_safe(topic: &mut String, value: &str) {
-    topic.extend(value.chars().map(|c| {
-        let c = c.to_ascii_lowercase();
-        if c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-' {
-            c
-        } else {
-            '-'
-        }
-    }));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::event::{Event, TierName, Verdict};
-
-    fn record(label: &str, source: &str) -> Record {
-        Record {
-            event: Event {
-                timestamp: Arc::from("2026-11-27T00:00:00.000Z"),
-                source: Arc::from(source),
-                message: "m".into(),
-                origin: Origin::Row { row: 1 },
-                fields: None,
-                truncated: false,
-                invalid_utf8: false,
-            },
-            verdict: Verdict {
-                label: Arc::from(label),
-                tier: TierName::Regex,
-                confidence: None,
-                rule: None,
-                reason: None,
-            },
-        }
-    }
-
-    #[test]
-    fn a_topic_template_takes_the_label_and_source_in_a_topic_safe_form() {
-        let template = TopicTemplate::parse("logs.{label}.{source}");
-        assert_eq!(
-            template.render(&record("Security Alert", "LegacyCRM/eu")),
-            "logs.security-alert.legacycrm-eu"
-        );
-        assert_eq!(
-            TopicTemplate::parse("plain-topic"),
-            TopicTemplate::Fixed("plain-topic".into())
-        );
-        let odd = TopicTemplate::parse("{x}-{label}");
-        assert_eq!(odd.render(&record("Error", "a")), "{x}-error");
-        let long = TopicTemplate::parse("logs.{source}");
-        assert_eq!(long.render(&record("Error", &"s".repeat(400))).len(), 249);
     }
 }

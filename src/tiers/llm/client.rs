@@ -9,12 +9,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use prometheus::{Histogram, IntCounterVec, Registry};
+use prometheus::{Histogram, IntCounterVec};
 use serde_json::{json, Value};
 
-use crate::config::{Constrain, LlmConfig};
+use super::config::{Constrain, LlmConfig};
 use crate::event::UNCLASSIFIED;
-use crate::metrics;
+use crate::metrics::Registry;
 
 /// What to ask about one line.
 pub struct Question<'a> {
@@ -117,20 +117,17 @@ impl ChatClient {
             max_retries: config.max_retries,
             backoff: Duration::from_millis(config.backoff_ms),
             backoff_max: Duration::from_millis(config.backoff_max_ms),
-            requests: metrics::counter_vec(
-                registry,
+            requests: registry.counter_vec(
                 "logsieve_llm_requests_total",
                 "LLM requests (every attempt), by outcome: ok, rate_limited, server_error, timeout, connect_error, unauthorized, rejected.",
                 &["outcome"],
             ),
-            latency: metrics::histogram(
-                registry,
+            latency: registry.histogram(
                 "logsieve_llm_request_duration_seconds",
                 "Latency of one LLM request.",
                 prometheus::exponential_buckets(0.01, 2.0, 14).expect("valid buckets"),
             ),
-            tokens: metrics::counter_vec(
-                registry,
+            tokens: registry.counter_vec(
                 "logsieve_llm_tokens_total",
                 "Tokens the LLM server reported in `usage`, by direction (prompt, completion).",
                 &["direction"],
@@ -411,7 +408,7 @@ mod tests {
         let mut config: LlmConfig = toml::from_str("").expect("defaults");
         config.constrain = constrain;
         config.base_url = "http://127.0.0.1:1/v1/".into();
-        ChatClient::new(&config, Some("sk-secret".into()), &Registry::new()).expect("client")
+        ChatClient::new(&config, Some("sk-secret".into()), &Registry::default()).expect("client")
     }
 
     fn question<'a>(labels: &'a [Arc<str>]) -> Question<'a> {

@@ -14,27 +14,32 @@
 pub mod answer;
 pub mod breaker;
 pub mod client;
+pub mod config;
+mod dispatch;
+mod learn;
+mod persist;
 
-use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use prometheus::{IntCounterVec, IntGauge, Registry};
+use prometheus::{IntCounterVec, IntGauge};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::info;
 
-use self::breaker::{Breaker, Permit};
-use self::client::{ChatClient, Question};
+use self::breaker::Breaker;
+use self::client::ChatClient;
+use self::config::{LlmPlan, OnFull};
+use self::dispatch::{cached, counted_fallback, dispatch_jobs};
+use self::learn::Learned;
+use self::persist::Persisted;
 use super::cache::{template, TemplateCache};
-use super::{Escalation, Pending, Tier};
+use super::{Escalated, Escalation, Pending, Tier, TiersPlan};
 use crate::ack::Ack;
-use crate::config::{Config, LlmConfig, OnFull};
 use crate::event::{Event, Record, TierName, Verdict, UNCLASSIFIED};
-use crate::metrics;
+use crate::metrics::Registry;
 
 /// Answered lines waiting for the pipeline to hand them to the sinks.
 const OUTPUT_QUEUE: usize = 1024;
@@ -91,7 +96,7 @@ struct Shared {
     client: ChatClient,
     breaker: Breaker,
     cache: Option<Arc<TemplateCache>>,
-    persisted: Option<Mutex<std::fs::File>>,
+    persisted: Option<Persisted>,
     learned: Option<Mutex<Learned>>,
     /// Keys being asked now, with the lines that wait for the same answer.
     asking: Mutex<HashMap<String, Vec<Job>>>,
@@ -119,48 +124,23 @@ pub struct LlmTier {
 impl LlmTier {
     /// The tier, or `None` (with one line saying why) when it is not configured to run.
     /// Starts its dispatcher: call inside a tokio runtime.
-    pub fn from_config(
-        config: &Config,
+    pub fn build(
+        plan: &TiersPlan,
         cache: Option<Arc<TemplateCache>>,
         registry: &Registry,
     ) -> anyhow::Result<Option<LlmTier>> {
-        let Some(llm) = &config.tiers.llm else {
-            info!("LLM tier: off (no [tiers.llm]); lines routed to it leave as Unclassified, reason llm_disabled");
-            return Ok(None);
+        let settings = match &plan.llm {
+            LlmPlan::Off(why) => {
+                info!("LLM tier: off ({why}); lines routed to it leave as Unclassified, reason llm_disabled");
+                return Ok(None);
+            }
+            LlmPlan::On(settings) => settings,
         };
-        if let Some(why) = llm.off_because() {
-            info!("LLM tier: off ({why}); lines routed to it leave as Unclassified, reason llm_disabled");
-            return Ok(None);
-        }
-        let key = llm.api_key().map_err(anyhow::Error::msg)?;
-        let tier = LlmTier::start(config, llm, key, cache, registry)?;
-        info!(
-            endpoint = tier.shared.client.endpoint(),
-            model = %llm.model,
-            queue_capacity = llm.queue_capacity,
-            max_in_flight = llm.max_in_flight,
-            "LLM tier: on"
-        );
-        Ok(Some(tier))
-    }
-
-    fn start(
-        config: &Config,
-        llm: &LlmConfig,
-        key: Option<String>,
-        cache: Option<Arc<TemplateCache>>,
-        registry: &Registry,
-    ) -> anyhow::Result<LlmTier> {
-        let labels =
-            |names: Vec<&str>| -> Arc<[Arc<str>]> { names.into_iter().map(Arc::from).collect() };
-        let all_labels = labels(config.labels.iter().map(String::as_str).collect());
-        let route_labels: Vec<Arc<[Arc<str>]>> = config
-            .tiers
-            .route
-            .iter()
-            .map(|r| labels(r.allowed_labels(&config.labels)))
-            .collect();
-        let route_ids: Vec<String> = config.tiers.route.iter().map(route_id).collect();
+        let llm = &settings.config;
+        let all_labels = plan.labels.all();
+        let route_labels: Vec<Arc<[Arc<str>]>> =
+            plan.routes.iter().map(|r| r.labels.clone()).collect();
+        let route_ids: Vec<String> = plan.routes.iter().map(|r| r.id()).collect();
         // A persisted answer is kept only if its label is still allowed for its key.
         let allowed = |key: &str, label: &str| -> bool {
             let allowed = match key.split_once('\u{0}') {
@@ -173,11 +153,11 @@ impl LlmTier {
             label == UNCLASSIFIED || allowed.is_some_and(|set| set.iter().any(|l| &**l == label))
         };
         let persisted = match (&cache, llm.persist_cache) {
-            (Some(cache), true) => Some(Mutex::new(load_persisted(
-                &config.data_dir.join("llm-cache.jsonl"),
+            (Some(cache), true) => Some(Persisted::load(
+                &plan.data_dir.join("llm-cache.jsonl"),
                 cache,
                 allowed,
-            )?)),
+            )?),
             _ => None,
         };
         let learned = match &llm.verdicts_out {
@@ -185,29 +165,24 @@ impl LlmTier {
             None => None,
         };
         let metrics = Metrics {
-            fallbacks: metrics::counter_vec(
-                registry,
+            fallbacks: registry.counter_vec(
                 "logsieve_llm_fallbacks_total",
                 "Lines bound for the LLM that left with a fallback label, by reason.",
                 &["reason"],
             ),
-            depth: metrics::gauge(
-                registry,
+            depth: registry.gauge(
                 "logsieve_llm_queue_lines",
                 "Lines waiting for or at the LLM (bounded by queue_capacity).",
             ),
-            in_flight: metrics::gauge(
-                registry,
+            in_flight: registry.gauge(
                 "logsieve_llm_in_flight_requests",
                 "LLM requests under way.",
             ),
-            breaker_open: metrics::gauge(
-                registry,
+            breaker_open: registry.gauge(
                 "logsieve_llm_breaker_open",
                 "1 while the circuit breaker keeps lines away from the LLM.",
             ),
-            asked: metrics::counter_vec(
-                registry,
+            asked: registry.counter_vec(
                 "logsieve_llm_lines_total",
                 "Lines that reached the LLM tier, by how they were answered: asked, coalesced (waited for the same template's answer), cache.",
                 &["via"],
@@ -215,7 +190,7 @@ impl LlmTier {
         };
         let (out, output) = mpsc::channel(OUTPUT_QUEUE);
         let shared = Arc::new(Shared {
-            client: ChatClient::new(llm, key, registry)?,
+            client: ChatClient::new(llm, settings.api_key.clone(), registry)?,
             breaker: Breaker::new(
                 llm.breaker_failures,
                 Duration::from_millis(llm.breaker_open_ms),
@@ -231,7 +206,14 @@ impl LlmTier {
         let (jobs, queue) = mpsc::unbounded_channel(); // bounded by `slots`
         let stop = CancellationToken::new();
         tokio::spawn(dispatch_jobs(shared.clone(), queue, stop.clone()));
-        Ok(LlmTier {
+        info!(
+            endpoint = shared.client.endpoint(),
+            model = %llm.model,
+            queue_capacity = llm.queue_capacity,
+            max_in_flight = llm.max_in_flight,
+            "LLM tier: on"
+        );
+        Ok(Some(LlmTier {
             shared,
             jobs,
             slots: Arc::new(Semaphore::new(llm.queue_capacity)),
@@ -243,7 +225,7 @@ impl LlmTier {
             all_labels,
             output: Mutex::new(Some(output)),
             stop,
-        })
+        }))
     }
 
     /// Whether the agent should wait for a batch's answers to keep its records in order.
@@ -259,9 +241,11 @@ impl LlmTier {
     /// Hands a line to the LLM without waiting for the answer. Returns its record when it is
     /// decided at once (cached template, full queue, open breaker); otherwise it comes back
     /// through [`LlmTier::take_output`], holding `ack` until then.
-    pub async fn dispatch(&self, pending: Pending, ack: Ack) -> Option<(Record, Ack)> {
-        let (key, escalation) = self.key_of(&pending);
-        let event = pending.event;
+    pub async fn dispatch(&self, line: Escalated, ack: Ack) -> Option<(Record, Ack)> {
+        let key = self.key_of(&line.escalation, line.template, &line.event.message);
+        let Escalated {
+            event, escalation, ..
+        } = line;
         let verdict = match self.admit(&key, &escalation).await {
             Err(verdict) => verdict,
             Ok(slot) => {
@@ -290,11 +274,11 @@ impl LlmTier {
     /// Waits until every line handed to the LLM is answered, or `give_up`; then stops. What is
     /// still queued after `give_up` is dropped unacknowledged (read again after a restart).
     pub async fn drain(&self, give_up: &CancellationToken) {
-        while self.slots.available_permits() < self.capacity && !give_up.is_cancelled() {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
-                _ = give_up.cancelled() => {}
-            }
+        // Every place in the queue given back: every line answered.
+        let capacity = u32::try_from(self.capacity).unwrap_or(u32::MAX);
+        tokio::select! {
+            _ = self.slots.acquire_many(capacity) => {}
+            _ = give_up.cancelled() => {}
         }
         self.stop.cancel();
     }
@@ -317,32 +301,19 @@ impl LlmTier {
         )
     }
 
-    fn key_of(&self, pending: &Pending) -> (String, Escalation) {
-        let escalation = pending
-            .to_llm
-            .clone()
-            .unwrap_or(Escalation::Routed { route: 0 });
-        let t = pending
-            .template
-            .clone()
-            .unwrap_or_else(|| template(&pending.event.message));
-        let key = match escalation {
-            Escalation::Routed { route } => match self.route_ids.get(route) {
-                Some(id) => format!("{id}\u{0}{t}"),
-                None => t,
-            },
+    /// The line's cache key: its template, prefixed by its route for routed lines (their
+    /// label sets differ).
+    fn key_of(&self, escalation: &Escalation, template_: Option<String>, message: &str) -> String {
+        let t = template_.unwrap_or_else(|| template(message));
+        match escalation {
+            Escalation::Routed { route } => format!("{}\u{0}{t}", self.route_ids[*route]),
             _ => t,
-        };
-        (key, escalation)
+        }
     }
 
     fn labels_for(&self, escalation: &Escalation) -> Arc<[Arc<str>]> {
         match escalation {
-            Escalation::Routed { route } => self
-                .route_labels
-                .get(*route)
-                .cloned()
-                .unwrap_or_else(|| self.all_labels.clone()),
+            Escalation::Routed { route } => self.route_labels[*route].clone(),
             _ => self.all_labels.clone(),
         }
     }
@@ -383,10 +354,15 @@ impl Tier for LlmTier {
     async fn label(&self, batch: &mut [Pending]) {
         let mut waiting = Vec::new();
         for (i, pending) in batch.iter_mut().enumerate() {
-            if !pending.is_bound_for_llm() {
+            let Some(escalation) = pending.to_llm.clone().filter(|_| pending.verdict.is_none())
+            else {
                 continue;
-            }
-            let (key, escalation) = self.key_of(pending);
+            };
+            let key = self.key_of(
+                &escalation,
+                pending.template.clone(),
+                &pending.event.message,
+            );
             match self.admit(&key, &escalation).await {
                 Err(verdict) => pending.verdict = Some(verdict),
                 Ok(slot) => {
@@ -417,18 +393,9 @@ impl Tier for LlmTier {
     }
 }
 
-/// What names a route in cache keys.
-fn route_id(route: &crate::config::RouteConfig) -> String {
-    match (&route.source, &route.message) {
-        (Some(source), _) => format!("route source={}", source.get_ref()),
-        (None, Some(message)) => format!("route message={}", message.get_ref()),
-        (None, None) => "route".into(),
-    }
-}
-
 /// The verdict of a line the LLM did not answer: `Unclassified`, with the reason, keeping the
 /// model's confidence for a line that escalated for want of it.
-fn fallback(escalation: &Escalation, reason: &'static str) -> Verdict {
+pub(crate) fn fallback(escalation: &Escalation, reason: &'static str) -> Verdict {
     let confidence = match escalation {
         Escalation::LowConfidence { confidence, .. } => Some(*confidence),
         _ => None,
@@ -456,362 +423,5 @@ fn fallback_counts(fallbacks: &IntCounterVec) -> String {
         "none".into()
     } else {
         parts.join(", ")
-    }
-}
-
-/// Takes jobs off the queue in order: answers what the cache or an answer under way can, asks
-/// the LLM about the rest with at most `max_in_flight` requests out.
-async fn dispatch_jobs(
-    shared: Arc<Shared>,
-    mut queue: mpsc::UnboundedReceiver<Job>,
-    stop: CancellationToken,
-) {
-    loop {
-        let job = tokio::select! {
-            job = queue.recv() => match job { Some(job) => job, None => return },
-            _ = stop.cancelled() => return,
-        };
-        let Some(job) = answer_from_cache(&shared, job).await else {
-            continue;
-        };
-        let Some(job) = wait_for_same_template(&shared, job) else {
-            continue;
-        };
-        let permit = tokio::select! {
-            permit = shared.requests.clone().acquire_owned() => permit.expect("never closed"),
-            _ = stop.cancelled() => return,
-        };
-        // Answered while this job waited for a request slot? (The slot is given back before
-        // the answer is handed on, which may wait for the sinks.)
-        if let Some(verdict) = cached(&shared, &job.key) {
-            drop(permit);
-            finish(&shared, job, verdict).await;
-            continue;
-        }
-        match shared.breaker.permit() {
-            Permit::Refused => {
-                drop(permit);
-                let verdict = counted_fallback(&shared, &job.escalation, "llm_circuit_open");
-                finish(&shared, job, verdict).await;
-                continue;
-            }
-            Permit::Go | Permit::Probe => {}
-        }
-        shared
-            .asking
-            .lock()
-            .expect("asking lock")
-            .insert(job.key.clone(), Vec::new());
-        shared.metrics.asked.with_label_values(&["asked"]).inc();
-        let (shared, stop) = (shared.clone(), stop.clone());
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = ask(&shared, job, permit) => {}
-                _ = stop.cancelled() => {}
-            }
-        });
-    }
-}
-
-/// The cached answer for a key, counted as such.
-fn cached(shared: &Shared, key: &str) -> Option<Verdict> {
-    let cached = shared.cache.as_ref().and_then(|c| c.get(key))?;
-    shared.metrics.asked.with_label_values(&["cache"]).inc();
-    Some(Verdict {
-        tier: TierName::Cache,
-        ..cached
-    })
-}
-
-/// Answers a job from the cache; gives it back when its template is not there.
-async fn answer_from_cache(shared: &Shared, job: Job) -> Option<Job> {
-    let Some(verdict) = cached(shared, &job.key) else {
-        return Some(job);
-    };
-    finish(shared, job, verdict).await;
-    None
-}
-
-/// Parks a job behind the request already asking about its template; gives it back when none is.
-fn wait_for_same_template(shared: &Shared, job: Job) -> Option<Job> {
-    let mut asking = shared.asking.lock().expect("asking lock");
-    match asking.get_mut(&job.key) {
-        Some(followers) => {
-            shared.metrics.asked.with_label_values(&["coalesced"]).inc();
-            followers.push(job);
-            None
-        }
-        None => Some(job),
-    }
-}
-
-/// Asks the LLM about one job's line and answers it and every line that waited for it.
-async fn ask(shared: &Shared, job: Job, permit: OwnedSemaphorePermit) {
-    let mut asking = Asking {
-        shared,
-        key: job.key.clone(),
-        settled: false,
-    };
-    shared.metrics.in_flight.inc();
-    let answer = shared
-        .client
-        .ask(&Question {
-            message: &job.message,
-            source: &job.source,
-            labels: &job.labels,
-        })
-        .await;
-    shared.metrics.in_flight.dec();
-    drop(permit);
-    let verdict = match answer {
-        Ok(text) => {
-            let _ = shared.breaker.record(true);
-            shared.metrics.breaker_open.set(0);
-            match answer::parse(&text, &job.labels) {
-                Some(label) => {
-                    let verdict = Verdict {
-                        label,
-                        tier: TierName::Llm,
-                        confidence: None,
-                        rule: None,
-                        reason: None,
-                    };
-                    remember(shared, &job, &verdict);
-                    verdict
-                }
-                None => {
-                    warn!(
-                        answer_bytes = text.len(),
-                        "the LLM's answer names no allowed label: {:?}",
-                        text.chars().take(80).collect::<String>()
-                    );
-                    counted_fallback(shared, &job.escalation, "llm_unparseable")
-                }
-            }
-        }
-        Err(failure) => {
-            // One line's refused request says nothing about the server: only failures that
-            // would hit every line count towards opening the breaker.
-            if !failure.is_server_down() {
-                shared.breaker.record(true);
-            } else if shared.breaker.record(false) {
-                shared.metrics.breaker_open.set(1);
-                warn!("LLM: {failure:?}; circuit breaker open, lines fall back until a probe succeeds");
-            }
-            counted_fallback(shared, &job.escalation, failure.reason())
-        }
-    };
-    asking.settled = true;
-    let followers = shared
-        .asking
-        .lock()
-        .expect("asking lock")
-        .remove(&job.key)
-        .unwrap_or_default();
-    for follower in followers {
-        let verdict = match &verdict.reason {
-            // A follower's own escalation decides the confidence it keeps.
-            Some(reason) => counted_fallback(shared, &follower.escalation, reason),
-            None => verdict.clone(),
-        };
-        finish(shared, follower, verdict).await;
-    }
-    finish(shared, job, verdict).await;
-}
-
-/// A question under way. If its task ends before the answer is in (a panic, or the agent
-/// stopping), dropping this frees what waited on it: the template's key (so later lines ask
-/// again), the lines that waited for the same answer (a waiting caller gets `llm_stopped`; a
-/// dispatched line's claim is dropped, so its chunk is read again after a restart), and the
-/// breaker's probe, if it was one.
-struct Asking<'a> {
-    shared: &'a Shared,
-    key: String,
-    settled: bool,
-}
-
-impl Drop for Asking<'_> {
-    fn drop(&mut self) {
-        if self.settled {
-            return;
-        }
-        self.shared.metrics.in_flight.dec();
-        self.shared.breaker.record(false);
-        let followers = self
-            .shared
-            .asking
-            .lock()
-            .map(|mut asking| asking.remove(&self.key).unwrap_or_default())
-            .unwrap_or_default();
-        for follower in followers {
-            if let Reply::Wait(tx) = follower.reply {
-                let _ = tx.send(fallback(&follower.escalation, "llm_stopped"));
-            }
-        }
-    }
-}
-
-fn counted_fallback(shared: &Shared, escalation: &Escalation, reason: &'static str) -> Verdict {
-    shared.metrics.fallbacks.with_label_values(&[reason]).inc();
-    fallback(escalation, reason)
-}
-
-/// Caches an answer (and persists it), and offers it to the learning loop.
-fn remember(shared: &Shared, job: &Job, verdict: &Verdict) {
-    if let Some(cache) = &shared.cache {
-        cache.insert(job.key.clone(), verdict.clone());
-        if let Some(file) = &shared.persisted {
-            let line = serde_json::json!({"key": job.key, "label": &*verdict.label});
-            let mut file = file.lock().expect("persist lock");
-            if let Err(e) = writeln!(file, "{line}") {
-                warn!("cannot append to the LLM cache file: {e}");
-            }
-        }
-    }
-    if &*verdict.label != UNCLASSIFIED {
-        if let Some(learned) = &shared.learned {
-            learned
-                .lock()
-                .expect("learned lock")
-                .add(&job.source, &job.message, &verdict.label);
-        }
-    }
-}
-
-async fn finish(shared: &Shared, job: Job, verdict: Verdict) {
-    match job.reply {
-        Reply::Wait(tx) => {
-            let _ = tx.send(verdict);
-        }
-        Reply::Deliver { event, ack } => {
-            let answered = Answered {
-                record: Record { event, verdict },
-                ack,
-            };
-            if shared.out.send(answered).await.is_err() {
-                warn!("an LLM answer arrived after the pipeline stopped; its line is read again after a restart");
-            }
-        }
-    }
-}
-
-/// Loads the persisted LLM verdicts into the cache, rewrites the file without duplicates,
-/// and returns it open for appending.
-fn load_persisted(
-    path: &Path,
-    cache: &TemplateCache,
-    allowed: impl Fn(&str, &str) -> bool,
-) -> anyhow::Result<std::fs::File> {
-    let mut entries: Vec<(String, String)> = Vec::new();
-    if let Ok(file) = std::fs::File::open(path) {
-        let mut index: HashMap<String, usize> = HashMap::new();
-        for line in std::io::BufReader::new(file).lines() {
-            let Ok(line) = line else { break };
-            let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else {
-                continue; // a line cut by a crash
-            };
-            if let (Some(k), Some(l)) = (value["key"].as_str(), value["label"].as_str()) {
-                if !allowed(k, l) {
-                    continue; // the config changed: this answer may not be given any more
-                }
-                match index.get(k) {
-                    Some(&i) => entries[i].1 = l.to_string(),
-                    None => {
-                        index.insert(k.to_string(), entries.len());
-                        entries.push((k.to_string(), l.to_string()));
-                    }
-                }
-            }
-        }
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
-    }
-    let tmp = path.with_extension("jsonl.tmp");
-    let mut text = String::new();
-    for (key, label) in &entries {
-        cache.insert(
-            key.clone(),
-            Verdict {
-                label: Arc::from(label.as_str()),
-                tier: TierName::Llm,
-                confidence: None,
-                rule: None,
-                reason: None,
-            },
-        );
-        text.push_str(&serde_json::json!({"key": key, "label": label}).to_string());
-        text.push('\n');
-    }
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
-    if !entries.is_empty() {
-        info!(
-            "LLM tier: {} verdicts loaded from {}",
-            entries.len(),
-            path.display()
-        );
-    }
-    std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))
-}
-
-/// The learning loop's file: `source,log_message,target_label`, one row per template.
-struct Learned {
-    path: PathBuf,
-    writer: csv::Writer<std::fs::File>,
-    templates: HashSet<String>,
-}
-
-impl Learned {
-    fn open(path: &Path) -> anyhow::Result<Learned> {
-        let mut templates = HashSet::new();
-        let exists = path.metadata().map(|m| m.len() > 0).unwrap_or(false);
-        if exists {
-            let mut reader = csv::Reader::from_path(path)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-            for row in reader.records().flatten() {
-                if let Some(message) = row.get(1) {
-                    templates.insert(template(message));
-                }
-            }
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "tiers.llm.verdicts_out: cannot open {}: {e}",
-                    path.display()
-                )
-            })?;
-        let mut writer = csv::Writer::from_writer(file);
-        if !exists {
-            writer.write_record(["source", "log_message", "target_label"])?;
-            writer.flush()?;
-        }
-        Ok(Learned {
-            path: path.to_path_buf(),
-            writer,
-            templates,
-        })
-    }
-
-    fn add(&mut self, source: &str, message: &str, label: &str) {
-        if !self.templates.insert(template(message)) {
-            return;
-        }
-        let written = self
-            .writer
-            .write_record([source, message, label])
-            .and_then(|()| self.writer.flush().map_err(csv::Error::from));
-        if let Err(e) = written {
-            warn!("cannot append to {}: {e}", self.path.display());
-        }
     }
 }

@@ -16,6 +16,9 @@ use ort::value::Tensor;
 use sha2::{Digest, Sha256};
 use tokenizers::{Tokenizer, TruncationParams};
 
+use super::tier::Embed;
+pub use super::{ModelFiles, FETCH_COMMAND};
+
 /// Embedding size of all-MiniLM-L6-v2.
 pub const DIM: usize = 384;
 /// The model's max_seq_length.
@@ -28,8 +31,6 @@ pub const TOKEN_BUDGET: usize = 512;
 /// it first keeps a 1 MB line from costing a 1 MB tokenisation.
 const MAX_TEXT_BYTES: usize = 32 * 1024;
 
-pub const FETCH_COMMAND: &str = "scripts/fetch-models.sh";
-
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("{file}: {problem} (run {FETCH_COMMAND} to fetch the model assets)")]
@@ -38,16 +39,6 @@ pub enum ModelError {
     Runtime(String),
     #[error("tokenizer: {0}")]
     Tokenizer(String),
-}
-
-/// Where the model's files are.
-#[derive(Debug, Clone)]
-pub struct ModelFiles {
-    pub onnxruntime: PathBuf,
-    pub model: PathBuf,
-    pub tokenizer: PathBuf,
-    /// `sha256  file` lines; files are named relative to its folder.
-    pub checksums: PathBuf,
 }
 
 /// Checks each asset exists and matches its pinned hash.
@@ -228,6 +219,12 @@ impl Embedder {
                 )
             })
             .collect())
+    }
+}
+
+impl Embed for Embedder {
+    fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
+        Embedder::embed(self, texts)
     }
 }
 
