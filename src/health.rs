@@ -1,9 +1,15 @@
 //! What `/health` and `/ready` answer, shared by the parts that know: the pipeline (started,
-//! draining) and the parts with start-up checks (a Kafka client waiting for its brokers).
-//! Plain atomics, so any thread may set them and the HTTP server reads them without a lock.
+//! draining), the parts with start-up checks (a Kafka client waiting for its brokers), and the
+//! sinks (a sink that cannot write, or whose write has hung for a minute, makes the agent not
+//! ready: it is not shipping). Readable from any thread without waiting on the parts.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long one sink write may take before the agent stops counting as ready.
+pub const SINK_STALL: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 pub struct Health {
@@ -12,6 +18,14 @@ pub struct Health {
     /// Start-up checks not passed yet (a Kafka broker that did not answer); `/ready` is 503
     /// until there are none.
     pending_checks: AtomicUsize,
+    /// Per sink with trouble: failing since, or writing since (a write under way).
+    sinks: Mutex<HashMap<String, SinkState>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum SinkState {
+    Writing(Instant),
+    Failing,
 }
 
 impl Health {
@@ -21,15 +35,70 @@ impl Health {
         PendingCheck(self.clone())
     }
 
-    /// Running, not draining, and every start-up check passed.
+    /// Running, not draining, every start-up check passed, every sink writing.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
-            && !self.is_draining()
-            && self.pending_checks.load(Ordering::Acquire) == 0
+        self.not_ready_because().is_none()
+    }
+
+    /// Why the agent is not ready, if it is not.
+    pub fn not_ready_because(&self) -> Option<String> {
+        if !self.ready.load(Ordering::Acquire) {
+            Some("starting".into())
+        } else if self.is_draining() {
+            Some("draining".into())
+        } else if self.pending_checks.load(Ordering::Acquire) > 0 {
+            Some("waiting for a start-up check (a Kafka broker?)".into())
+        } else {
+            self.sink_trouble()
+        }
     }
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Acquire)
+    }
+
+    /// Why some sink keeps the agent from being ready, if one does.
+    pub fn sink_trouble(&self) -> Option<String> {
+        let sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        sinks.iter().find_map(|(name, state)| match state {
+            SinkState::Failing => Some(format!("sink {name} cannot write")),
+            SinkState::Writing(since) if since.elapsed() >= SINK_STALL => Some(format!(
+                "sink {name} has not finished a write for {} s",
+                since.elapsed().as_secs()
+            )),
+            SinkState::Writing(_) => None,
+        })
+    }
+
+    /// A sink starts a write.
+    pub fn sink_writing(&self, sink: &str) {
+        self.set_sink(sink, Some(SinkState::Writing(Instant::now())));
+    }
+
+    /// A sink's write failed; it will retry.
+    pub fn sink_failing(&self, sink: &str) {
+        self.set_sink(sink, Some(SinkState::Failing));
+    }
+
+    /// A sink's write went through.
+    pub fn sink_wrote(&self, sink: &str) {
+        self.set_sink(sink, None);
+    }
+
+    fn set_sink(&self, sink: &str, state: Option<SinkState>) {
+        let mut sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
+        match state {
+            Some(s) => {
+                // A retry after a failure is still a failing sink until it succeeds.
+                let failing = matches!(sinks.get(sink), Some(SinkState::Failing));
+                if !(failing && matches!(s, SinkState::Writing(_))) {
+                    sinks.insert(sink.to_string(), s);
+                }
+            }
+            None => {
+                sinks.remove(sink);
+            }
+        }
     }
 }
 
@@ -39,5 +108,28 @@ pub struct PendingCheck(Arc<Health>);
 impl Drop for PendingCheck {
     fn drop(&mut self) {
         self.0.pending_checks.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_sink_is_not_ready_until_a_write_goes_through() {
+        let health = Health::default();
+        health.ready.store(true, Ordering::Release);
+        assert!(health.is_ready());
+        health.sink_writing("file");
+        assert!(health.is_ready(), "a write under way is normal");
+        health.sink_failing("file");
+        health.sink_writing("file");
+        assert!(
+            !health.is_ready(),
+            "the retry of a failed write is still failing"
+        );
+        assert_eq!(health.sink_trouble().unwrap(), "sink file cannot write");
+        health.sink_wrote("file");
+        assert!(health.is_ready());
     }
 }

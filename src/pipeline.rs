@@ -66,6 +66,7 @@ pub async fn run(plan: Plan, options: RunOptions) -> anyhow::Result<()> {
             rx,
             give_up.clone(),
             sink_metrics.clone(),
+            health.clone(),
         )));
     }
 
@@ -74,7 +75,9 @@ pub async fn run(plan: Plan, options: RunOptions) -> anyhow::Result<()> {
         .take_late()
         .map(|late| tokio::spawn(forward_late_records(late, sink_queues.clone())));
 
-    // 2. The HTTP server: /metrics, /health, /ready, POST /classify.
+    // 2. The HTTP server: /metrics, /health, /ready, POST /classify. It serves through the
+    //    drain (`/health` says 503 meanwhile) and stops last.
+    let server_stop = CancellationToken::new();
     let server = if plan.server.enabled {
         let state = server::State {
             registry: registry.clone(),
@@ -82,8 +85,9 @@ pub async fn run(plan: Plan, options: RunOptions) -> anyhow::Result<()> {
             health: health.clone(),
             max_body_bytes: plan.server.max_body_bytes,
             max_lines: plan.batch.max_lines,
+            classifying: Arc::new(tokio::sync::Semaphore::new(server::CLASSIFY_AT_ONCE)),
         };
-        Some(server::start(plan.server.address, state, shutdown.clone()).await?)
+        Some(server::start(plan.server.address, state, server_stop.clone()).await?)
     } else {
         None
     };
@@ -144,8 +148,8 @@ pub async fn run(plan: Plan, options: RunOptions) -> anyhow::Result<()> {
     shutdown.cancel();
 
     // 5. Drain: the LLM answers what it holds, sinks flush, then sources write their final
-    //    checkpoints.
-    tiers.drain(&give_up).await;
+    //    checkpoints. What could not be delivered is counted: the exit code says so.
+    let mut undelivered = tiers.drain(&give_up).await;
     if let Some(forwarder) = late_forwarder {
         forwarder.await?;
     }
@@ -154,7 +158,7 @@ pub async fn run(plan: Plan, options: RunOptions) -> anyhow::Result<()> {
     }
     drop(sink_queues);
     for task in sink_tasks {
-        task.await?;
+        undelivered += task.await?;
     }
     drained.cancel();
     let mut failed = None;
@@ -164,14 +168,20 @@ pub async fn run(plan: Plan, options: RunOptions) -> anyhow::Result<()> {
             failed.get_or_insert(e);
         }
     }
+    server_stop.cancel();
     if let Some(server) = server {
         server.await??;
     }
-    info!("logsieve stopped");
-    match failed {
-        Some(e) => Err(e),
-        None => Ok(()),
+    if let Some(e) = failed {
+        return Err(e);
     }
+    if undelivered > 0 {
+        anyhow::bail!(
+            "stopped with {undelivered} records not delivered (a sink could not write them in time); their lines are read again after a restart"
+        );
+    }
+    info!("logsieve stopped");
+    Ok(())
 }
 
 /// Hands one batch's records to every sink, each with its own claims on the chunks; then

@@ -111,7 +111,19 @@ pub struct State {
     pub health: Arc<Health>,
     pub max_body_bytes: usize,
     pub max_lines: usize,
+    /// Turns for `POST /classify` ([`CLASSIFY_AT_ONCE`]).
+    pub classifying: Arc<tokio::sync::Semaphore>,
 }
+
+/// How long a client may take to send a request's headers: one that trickles them is cut off.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long requests under way may run once the server stops.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+/// `POST /classify` requests labelled at once; more wait their turn (each holds its body, up
+/// to `max_body_bytes`, in memory).
+pub const CLASSIFY_AT_ONCE: usize = 4;
 
 /// Binds `address` and serves until `stop`.
 pub async fn start(
@@ -130,11 +142,43 @@ pub async fn start(
         .route("/classify", post(classify_upload))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state);
-    Ok(tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    }))
+    Ok(tokio::spawn(serve(listener, app, stop)))
+}
+
+/// Accepts connections until `stop`, each served over HTTP/1.1 with a bound on how long its
+/// request headers may take (a client trickling bytes is cut off, and the others are served
+/// meanwhile); then lets the requests under way finish, for at most [`STOP_WAIT`].
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    stop: CancellationToken,
+) -> std::io::Result<()> {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, most likely: wait for some to be freed.
+                    tracing::warn!("HTTP server: cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stop.cancelled() => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+    }
+    let _ = tokio::time::timeout(STOP_WAIT, graceful.shutdown()).await;
+    Ok(())
 }
 
 async fn metrics(axum::extract::State(state): axum::extract::State<State>) -> Response {
@@ -154,10 +198,13 @@ async fn health(axum::extract::State(state): axum::extract::State<State>) -> Res
 }
 
 async fn ready(axum::extract::State(state): axum::extract::State<State>) -> Response {
-    if state.health.is_ready() {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    match state.health.not_ready_because() {
+        None => (StatusCode::OK, "ready\n").into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
     }
 }
 
@@ -188,9 +235,27 @@ async fn classify_upload(
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok());
-    let body = match read_body(body, declared, state.max_body_bytes).await {
-        Ok(body) => body,
-        Err(response) => return response,
+    let Ok(_turn) = state.classifying.acquire().await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
+    };
+    let body = match tokio::time::timeout(
+        BODY_TIMEOUT,
+        read_body(body, declared, state.max_body_bytes),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(response)) => return response,
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s\n",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            )
+                .into_response()
+        }
     };
     if content_type.starts_with("application/json") {
         let rows: Vec<classify::JsonRow> = match serde_json::from_slice(&body) {

@@ -345,12 +345,27 @@ fn a_failing_sink_holds_the_checkpoint_back_and_counts_errors() {
         0,
         "nothing was acknowledged"
     );
+    let ready = reqwest::blocking::get(agent.url("/ready")).unwrap();
+    assert_eq!(ready.status(), 503, "not ready while the sink cannot write");
+    assert!(ready
+        .text()
+        .unwrap()
+        .contains("sink file:/dev/full cannot write"));
+    assert_eq!(
+        agent.metric("logsieve_sink_up{sink=\"file:/dev/full\"}"),
+        0.0
+    );
     agent.signal(libc::SIGTERM);
     agent.wait_until(Duration::from_secs(20), "the first signal taken", || {
         agent.stderr_text().contains("SIGTERM: draining")
     });
     let (status, stderr) = agent.terminate(); // the second signal: give up on the records
-    assert!(status.success(), "{stderr}");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "undelivered records make a failed exit: {stderr}"
+    );
+    assert!(stderr.contains("2 records not delivered"), "{stderr}");
     assert!(stderr.contains("No space left on device"), "{stderr}");
     assert_eq!(
         setup.checkpoint_offsets()[0].1,

@@ -4,6 +4,8 @@
 //! for power-cut safety at a large cost in throughput. A write that fails part-way is cut back
 //! to the file's length before it, and the file is opened again (it may have been rotated away
 //! or its disk freed) before the retry, so a retry leaves neither a torn line nor a duplicate.
+//! The file is opened by the first write, and again whenever its path stops leading to it (it
+//! was rotated away or deleted), so records always go where the path says.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -82,26 +84,49 @@ impl SinkPlan for FileSinkPlan {
 pub struct FileSink {
     name: String,
     path: PathBuf,
+    /// Open lazily, and again when the path no longer leads to it.
     file: Option<Arc<File>>,
     fsync: bool,
     buf: Vec<u8>,
 }
 
 impl FileSink {
+    /// The sink; its file is opened (created) by the first write, so a folder that is not
+    /// writable yet is a failing write — retried, reported in `/ready` — not a failed start.
     pub fn open(path: PathBuf, fsync: bool) -> anyhow::Result<FileSink> {
-        let file = open_append(&path).map_err(|e| {
-            anyhow::anyhow!(
-                "file sink: cannot open {} for appending: {e} (check the path and its permissions)",
-                path.display()
-            )
-        })?;
         Ok(FileSink {
             name: format!("file:{}", path.display()),
             path,
-            file: Some(Arc::new(file)),
+            file: None,
             fsync,
             buf: Vec::new(),
         })
+    }
+
+    /// The open file, opened again when its path now leads elsewhere or nowhere (the file was
+    /// rotated away or deleted): records go where the path says.
+    fn file(&mut self) -> std::io::Result<Arc<File>> {
+        use std::os::unix::fs::MetadataExt;
+        if let Some(file) = &self.file {
+            let here = std::fs::metadata(&self.path).ok();
+            let open = file.metadata().ok();
+            let same = match (here, open) {
+                (Some(a), Some(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+                _ => false,
+            };
+            if same {
+                return Ok(file.clone());
+            }
+            tracing::info!(sink = %self.name, "the sink's file was moved or deleted; writing to a new one at its path");
+        }
+        let file = Arc::new(open_append(&self.path).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!("cannot open {} for appending: {e}", self.path.display()),
+            )
+        })?);
+        self.file = Some(file.clone());
+        Ok(file)
     }
 }
 
@@ -116,14 +141,7 @@ impl Sink for FileSink {
     }
 
     async fn write(&mut self, records: &[Record]) -> std::io::Result<u64> {
-        let file = match &self.file {
-            Some(f) => f.clone(),
-            None => {
-                let f = Arc::new(open_append(&self.path)?);
-                self.file = Some(f.clone());
-                f
-            }
-        };
+        let file = self.file()?;
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         encode_json_lines(records, &mut buf);

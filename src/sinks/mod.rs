@@ -18,16 +18,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use prometheus::IntCounterVec;
+use prometheus::{IntCounterVec, IntGaugeVec};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::ack::Ack;
 use crate::config::{keys_of, plan_list, schema_of, ComponentType, ConfigErrors, Section};
 use crate::event::Record;
-use crate::health::Health;
+use crate::health::{Health, SINK_STALL};
 use crate::metrics::Registry;
 
 /// One batch of records for one sink, with that sink's claims on the batch's chunks.
@@ -48,6 +48,7 @@ pub struct SinkMetrics {
     records: IntCounterVec,
     bytes: IntCounterVec,
     errors: IntCounterVec,
+    up: IntGaugeVec,
 }
 
 impl SinkMetrics {
@@ -68,6 +69,11 @@ impl SinkMetrics {
                 "Failed writes, by sink (each is retried).",
                 &["sink"],
             ),
+            up: registry.gauge_vec(
+                "logsieve_sink_up",
+                "1 while the sink writes, 0 while its writes fail or one has hung for a minute, by sink.",
+                &["sink"],
+            ),
         }
     }
 }
@@ -75,19 +81,26 @@ impl SinkMetrics {
 const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// Runs a sink until its channel closes (or, failing, until `give_up`).
+/// Runs a sink until its channel closes (or, failing, until `give_up`). Returns how many
+/// records it gave up on: not delivered, so read again after a restart.
 pub async fn drive(
     mut sink: Box<dyn Sink>,
     mut deliveries: mpsc::Receiver<Delivery>,
     give_up: CancellationToken,
     metrics: SinkMetrics,
-) {
+    health: Arc<Health>,
+) -> usize {
     let name = sink.name().to_string();
+    let up = metrics.up.with_label_values(&[&name]);
+    up.set(1);
     while let Some(delivery) = deliveries.recv().await {
         let mut backoff = FIRST_BACKOFF;
         loop {
-            match sink.write(&delivery.records).await {
+            health.sink_writing(&name);
+            match write_watched(sink.as_mut(), &delivery.records, &name, &up).await {
                 Ok(bytes) => {
+                    health.sink_wrote(&name);
+                    up.set(1);
                     metrics
                         .records
                         .with_label_values(&[&name])
@@ -99,12 +112,19 @@ pub async fn drive(
                     break;
                 }
                 Err(e) => {
+                    health.sink_failing(&name);
+                    up.set(0);
                     metrics.errors.with_label_values(&[&name]).inc();
                     if give_up.is_cancelled() {
-                        error!(sink = %name, "write failed: {e}; giving up at shutdown, {} records not delivered (read again after restart)", delivery.records.len());
-                        return;
+                        let mut lost = delivery.records.len();
+                        deliveries.close();
+                        while let Some(held) = deliveries.recv().await {
+                            lost += held.records.len();
+                        }
+                        error!(sink = %name, "write failed: {e}; giving up at shutdown, {lost} records not delivered (read again after restart)");
+                        return lost;
                     }
-                    error!(sink = %name, "write failed: {e}; retrying in {:?} (sources wait meanwhile)", backoff);
+                    error!(sink = %name, "write failed: {e}; retrying in {:?} (sources wait meanwhile; /ready is 503)", backoff);
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
                         _ = give_up.cancelled() => {}
@@ -115,6 +135,28 @@ pub async fn drive(
         }
     }
     info!(sink = %name, "sink finished");
+    0
+}
+
+/// One write; if it has not finished after [`SINK_STALL`], that is said (and `up` is 0) while
+/// it goes on waiting: a reader that stopped reading, a broker that stopped answering.
+async fn write_watched(
+    sink: &mut dyn Sink,
+    records: &[Record],
+    name: &str,
+    up: &prometheus::IntGauge,
+) -> std::io::Result<u64> {
+    let write = sink.write(records);
+    tokio::pin!(write);
+    tokio::select! {
+        result = &mut write => return result,
+        _ = tokio::time::sleep(SINK_STALL) => {}
+    }
+    up.set(0);
+    warn!(sink = %name, "a write has not finished for {} s (a reader that stopped reading?); the sources wait, /ready is 503", SINK_STALL.as_secs());
+    let result = write.await;
+    info!(sink = %name, "the hung write finished");
+    result
 }
 
 /// Appends records as JSON lines to `buf`.

@@ -395,12 +395,14 @@ impl Tiers {
     }
 
     /// At shutdown: waits until the LLM tier has answered every line it holds (or `give_up`),
-    /// then ends [`LateRecords`].
-    pub async fn drain(&self, give_up: &CancellationToken) {
+    /// then ends [`LateRecords`]. Returns how many lines it gave up on (not delivered).
+    pub async fn drain(&self, give_up: &CancellationToken) -> usize {
+        let mut abandoned = 0;
         if let Some(llm) = &self.llm {
-            llm.drain(give_up).await;
+            abandoned = llm.drain(give_up).await;
         }
         self.late_done.cancel();
+        abandoned
     }
 
     /// One line for the log at shutdown: what the LLM cost and what it was spared.

@@ -13,6 +13,7 @@
 
 pub mod checkpoints;
 pub mod fingerprint;
+pub mod identify;
 pub mod tailer;
 pub mod watch;
 
@@ -62,6 +63,10 @@ pub struct FileSourceConfig {
     /// Checkpoints are written at most this often (ms), and at shutdown.
     #[serde(default = "default_checkpoint_interval_ms")]
     pub checkpoint_interval_ms: u64,
+    /// Most files held open at once; when more match, idle ones are closed and opened again
+    /// when they grow. Default: half the process's open-file limit (`LimitNOFILE`,
+    /// `ulimit -n`).
+    pub max_open_files: Option<usize>,
 }
 
 fn default_glob_interval_ms() -> u64 {
@@ -136,18 +141,41 @@ impl SourceConfig for FileSourceConfig {
                 .collect(),
             None => format!("file{index}"),
         };
+        if self.max_open_files == Some(0) {
+            errs.add(
+                at.key("max_open_files"),
+                "must be at least 1",
+                "remove it to use half the open-file limit",
+            );
+        }
         Some(Box::new(FileSourcePlan {
             tail: TailSettings {
                 source: id,
                 lines: common,
                 read_from: self.read_from,
                 rotate_wait: Duration::from_millis(self.rotate_wait_ms),
+                max_open: self.max_open_files.unwrap_or_else(half_the_open_file_limit),
             },
             globs: Globs { include, exclude },
             glob_interval: Duration::from_millis(self.glob_interval_ms.max(10)),
             checkpoint_interval: Duration::from_millis(self.checkpoint_interval_ms.max(10)),
         }))
     }
+}
+
+/// Half the soft limit on open files (at least 16): the rest is for sockets, the model and
+/// the sinks.
+fn half_the_open_file_limit() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct it is given.
+    let soft = match unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } {
+        0 => limit.rlim_cur,
+        _ => 1024,
+    };
+    (usize::try_from(soft).unwrap_or(usize::MAX) / 2).clamp(16, 1 << 20)
 }
 
 fn compile_glob(
@@ -217,6 +245,9 @@ pub struct FileMetrics {
     open_files: IntGaugeVec,
     rotations: IntCounterVec,
     truncations: IntCounterVec,
+    recovered: IntCounterVec,
+    missing: IntCounterVec,
+    skipped: IntCounterVec,
     checkpoint_writes: IntCounterVec,
     checkpoint_errors: IntCounterVec,
 }
@@ -238,6 +269,21 @@ impl FileMetrics {
                 "logsieve_file_truncations_total",
                 "Files seen truncated or rewritten (copytruncate).",
                 &["source"],
+            ),
+            recovered: registry.counter_vec(
+                "logsieve_file_recovered_total",
+                "Followed files found under another name (rotated while logsieve was stopped) and read to their end.",
+                &["source"],
+            ),
+            missing: registry.counter_vec(
+                "logsieve_file_missing_total",
+                "Followed files not found again (deleted or compressed while logsieve was stopped): lines written to them after the checkpoint were not read.",
+                &["source"],
+            ),
+            skipped: registry.counter_vec(
+                "logsieve_file_skipped_total",
+                "Files the globs match that are not read, by reason (compressed).",
+                &["source", "reason"],
             ),
             checkpoint_writes: registry.counter_vec(
                 "logsieve_checkpoint_writes_total",
@@ -355,6 +401,11 @@ impl FileSource {
         m.truncations
             .with_label_values(&id)
             .inc_by(stats.truncations);
+        m.recovered.with_label_values(&id).inc_by(stats.recovered);
+        m.missing.with_label_values(&id).inc_by(stats.missing);
+        m.skipped
+            .with_label_values(&[self.id(), "compressed"])
+            .inc_by(stats.compressed);
         m.open_files
             .with_label_values(&id)
             .set(tailer.open_files() as i64);

@@ -1,12 +1,16 @@
-//! The tailer: follows a set of files across rotation (rename + create) and truncation
-//! (copytruncate), reads what they gain, frames it into lines and hands each chunk on with an
-//! acknowledgement tracked against its file identity's checkpoint. It knows nothing of channels
-//! or metrics: it is given the files a glob pass found and a function to hand chunks to, and it
-//! counts what happened in plain numbers ([`Stats`]), so it can be driven and tested alone.
+//! The tailer: follows a set of files across rotation (rename + create, copytruncate, a
+//! symlink repointed), truncation and deletion, reads what they gain, frames it into lines and
+//! hands each chunk on with an acknowledgement tracked against its file's identity (see
+//! `identify`). It knows nothing of channels or metrics: it is given the files a glob pass
+//! found and a function to hand chunks to, and it counts what happened in plain numbers
+//! ([`Stats`]), so it can be driven and tested alone.
 //!
-//! Two open files with the same fingerprint are one file: the copy waits, and takes over from
-//! the read position if the original is truncated (copytruncate), which recovers lines written
-//! between the last read and the truncation.
+//! What it promises: a file it followed is read to its end wherever it went — renamed out of
+//! the globs, deleted while still written to (kept open until `rotate_wait` passes without
+//! growth), renamed or repointed while logsieve was stopped (found again beside its old path
+//! at the next start) — and when it cannot be found, that is said, loudly, once. Compressed
+//! files a glob matches are skipped, and said so. It holds at most `max_open` files open: when
+//! more match, idle files are closed and opened again when they grow.
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -16,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
-use super::checkpoints::{unix_now, Checkpoints, Identity};
-use super::fingerprint::{fingerprint_of, ino_key, is_fingerprint, DevIno};
+use super::checkpoints::{unix_now, Checkpoints};
+use super::fingerprint::{compression_of, read_head, Agreement, DevIno, Head, HEAD_BYTES};
+use super::identify::{self, Claim, Seen};
 use super::ReadFrom;
 use crate::ack::track;
 use crate::event::{now_rfc3339, Event, Origin};
@@ -37,8 +42,11 @@ pub struct TailSettings {
     pub lines: SourceCommon,
     /// Where a file with no checkpoint that is there at start begins.
     pub read_from: ReadFrom,
-    /// How long a renamed-away or deleted file is kept open after it last grew.
+    /// How long a renamed-away or deleted file is kept open after it last grew, and how long a
+    /// possible copy waits before it is taken for a file of its own.
     pub rotate_wait: Duration,
+    /// Most files held open at once.
+    pub max_open: usize,
 }
 
 /// What happened to the followed files, counted; [`Tailer::take_stats`] hands it over.
@@ -48,6 +56,13 @@ pub struct Stats {
     pub rotations: u64,
     /// Files seen truncated or rewritten.
     pub truncations: u64,
+    /// Followed files found again under another name (moved while logsieve was stopped or
+    /// not holding them open) and read to their end.
+    pub recovered: u64,
+    /// Followed files not found again: what was written to them after the checkpoint is lost.
+    pub missing: u64,
+    /// Compressed files the globs matched, skipped.
+    pub compressed: u64,
 }
 
 /// The reader of chunks went away: stop reading.
@@ -63,9 +78,9 @@ struct Watched {
     path: PathBuf,
     path_str: Arc<str>,
     dev_ino: DevIno,
-    /// Key of its identity in `Checkpoints`.
-    key: String,
-    /// Its identity is settled: by fingerprint, or by inode after lines went out under it.
+    /// Its identity in `Checkpoints`.
+    id: u64,
+    /// It had bytes when claimed; an empty file is claimed again when it gets some.
     identified: bool,
     framer: Framer,
     decoder: LineDecoder,
@@ -95,8 +110,12 @@ pub struct Tailer {
     settings: TailSettings,
     checkpoints: Arc<Mutex<Checkpoints>>,
     files: HashMap<DevIno, Watched>,
-    /// Files whose fingerprint another open file already reads (a rotated copy).
-    waiting: HashSet<DevIno>,
+    /// Files that are (or may be) copies of a followed file, since when.
+    waiting: HashMap<DevIno, Instant>,
+    /// Files not to read (compressed), told once.
+    skipped: HashSet<DevIno>,
+    /// Files waiting for a free descriptor, told once per wave.
+    told_fd_wait: bool,
     /// A glob pass has happened: files found from now on are new, read from the beginning.
     started: bool,
     stats: Stats,
@@ -109,7 +128,9 @@ impl Tailer {
             settings,
             checkpoints,
             files: HashMap::new(),
-            waiting: HashSet::new(),
+            waiting: HashMap::new(),
+            skipped: HashSet::new(),
+            told_fd_wait: false,
             started: false,
             stats: Stats::default(),
             buf: vec![0u8; READ_BYTES],
@@ -135,7 +156,12 @@ impl Tailer {
         &self.settings.source
     }
 
-    /// Takes the files a glob pass found: picks up new ones, notices renamed and vanished ones.
+    fn lock(&self) -> std::sync::MutexGuard<'_, Checkpoints> {
+        self.checkpoints.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the files a glob pass found: notices renamed and vanished ones, opens new ones
+    /// (and known ones that grew), and looks for followed files that left their place.
     pub fn update(&mut self, found: HashMap<DevIno, PathBuf>) {
         for (dev_ino, watched) in self.files.iter_mut() {
             match found.get(dev_ino) {
@@ -156,16 +182,172 @@ impl Tailer {
                 None => {}
             }
         }
-        self.waiting.retain(|k| found.contains_key(k));
+        self.waiting.retain(|k, _| found.contains_key(k));
         let mut new: Vec<(DevIno, PathBuf)> = found
-            .into_iter()
-            .filter(|(k, _)| !self.files.contains_key(k))
+            .iter()
+            .filter(|(k, _)| !self.files.contains_key(k) && !self.skipped.contains(k))
+            .filter(|(k, path)| self.has_news(**k, path))
+            .map(|(k, p)| (*k, p.clone()))
             .collect();
         new.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut waiting_for_fd = 0;
         for (dev_ino, path) in new {
+            if !self.make_room() {
+                waiting_for_fd += 1;
+                continue;
+            }
             self.open(dev_ino, path);
         }
+        if waiting_for_fd > 0 && !self.told_fd_wait {
+            warn!(source = %self.source(), files = waiting_for_fd, max_open = self.settings.max_open, "more files match than may be open at once; they are read as others go idle (raise LimitNOFILE / ulimit -n to hold more)");
+        }
+        self.told_fd_wait = waiting_for_fd > 0;
+        self.find_moved(&found);
         self.started = true;
+    }
+
+    /// Whether a file not open now needs opening: unknown to us, or known and changed since.
+    fn has_news(&self, dev_ino: DevIno, path: &std::path::Path) -> bool {
+        let Ok(meta) = std::fs::metadata(path) else {
+            return false;
+        };
+        let checkpoints = self.lock();
+        let known = checkpoints
+            .by_id
+            .values()
+            .find(|i| !i.live && i.dev_ino == Some(dev_ino));
+        match known {
+            None => true,
+            Some(i) => meta.len() != i.read || mtime_of(&meta) != i.mtime,
+        }
+    }
+
+    /// Below `max_open`, or made so by closing the idle file that last grew longest ago (it
+    /// is opened again when it grows). Whether a file may be opened.
+    fn make_room(&mut self) -> bool {
+        if self.files.len() < self.settings.max_open {
+            return true;
+        }
+        let idle = self
+            .files
+            .values()
+            .filter(|w| {
+                w.at_eof
+                    && !w.orphaned
+                    && w.identified
+                    && w.framer.complete() == w.framer.position()
+            })
+            .min_by_key(|w| w.last_growth)
+            .map(|w| w.dev_ino);
+        let Some(dev_ino) = idle else { return false };
+        let watched = self.files.remove(&dev_ino).expect("idle file");
+        let mtime = watched.file.metadata().map(|m| mtime_of(&m)).unwrap_or(0);
+        if let Some(identity) = self.lock().get_mut(watched.id) {
+            identity.live = false;
+            identity.mtime = mtime;
+        }
+        true
+    }
+
+    /// Followed files whose inode no glob pass finds any more, and that are not open: renamed
+    /// or repointed while logsieve was stopped (or not holding them open). Each is looked for
+    /// beside its old place and read to its end if found; if not, that is said.
+    fn find_moved(&mut self, found: &HashMap<DevIno, PathBuf>) {
+        let lost: Vec<u64> = {
+            let checkpoints = self.lock();
+            let open: HashSet<DevIno> = self.files.keys().copied().collect();
+            checkpoints
+                .by_id
+                .iter()
+                .filter(|(_, i)| i.following && !i.live)
+                .filter(|(_, i)| {
+                    i.dev_ino
+                        .is_none_or(|d| !found.contains_key(&d) && !open.contains(&d))
+                })
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        for id in lost {
+            let located = {
+                let checkpoints = self.lock();
+                let Some(identity) = checkpoints.by_id.get(&id) else {
+                    continue;
+                };
+                identify::find_moved(identity)
+                    .map(|(path, file)| (path, file, identity.path.clone(), identity.read))
+            };
+            match located {
+                Some((path, file, old, offset)) => self.finish_moved(id, path, file, &old, offset),
+                None => {
+                    let shared = self.checkpoints.clone();
+                    let mut checkpoints = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    let Some(identity) = checkpoints.get_mut(id) else {
+                        continue;
+                    };
+                    identity.following = false;
+                    if identity.dev_ino.is_some() {
+                        self.stats.missing += 1;
+                        warn!(source = %self.settings.source, file = %identity.path, delivered = identity.read, "a followed file is gone from its place and was not found beside it (deleted, or compressed, while logsieve was stopped?): what was written to it after the delivered offset could not be read");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens a followed file found under another name and reads it on from `offset`, to its
+    /// end: it is followed like a rotated file (closed after `rotate_wait` without growth).
+    fn finish_moved(
+        &mut self,
+        id: u64,
+        path: PathBuf,
+        file: std::fs::File,
+        old: &str,
+        offset: u64,
+    ) {
+        let Ok(meta) = file.metadata() else { return };
+        let dev_ino = (meta.dev(), meta.ino());
+        if self.files.contains_key(&dev_ino) {
+            return;
+        }
+        if meta.len() <= offset {
+            if let Some(identity) = self.lock().get_mut(id) {
+                identity.following = false; // nothing unread
+            }
+            return;
+        }
+        let head = read_head(&file, meta.len()).unwrap_or_default();
+        let path_str: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
+        {
+            let mut checkpoints = self.lock();
+            let Some(identity) = checkpoints.get_mut(id) else {
+                return;
+            };
+            identity.live = true;
+            identity.dev_ino = Some(dev_ino);
+            identity.head = Head::Bytes(head);
+            identity.path = path_str.to_string();
+            identity.mtime = mtime_of(&meta);
+            identity.seen = unix_now();
+        }
+        info!(source = %self.source(), file = %path_str, was = %old, offset, unread = meta.len() - offset, "a followed file moved while not watched (rotated while logsieve was stopped?): reading it to its end");
+        self.stats.recovered += 1;
+        let decoder = self.decoder(&path_str);
+        self.files.insert(
+            dev_ino,
+            Watched {
+                file,
+                path_str,
+                path,
+                dev_ino,
+                id,
+                identified: true,
+                framer: Framer::new(self.settings.lines.max_line_bytes, offset),
+                decoder,
+                orphaned: true,
+                last_growth: Instant::now(),
+                at_eof: false,
+            },
+        );
     }
 
     /// The decoder of a file's lines: the source's name, else the file's path.
@@ -180,8 +362,8 @@ impl Tailer {
         LineDecoder::new(name, &self.settings.lines)
     }
 
-    /// Starts following a file not followed yet, unless another open file already reads its
-    /// content (then it waits, and is looked at again on the next pass).
+    /// Starts following a file not followed yet, unless it is compressed, or may be a copy of a
+    /// file already followed (then it waits, and is looked at again on the next pass).
     fn open(&mut self, dev_ino: DevIno, path: PathBuf) {
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,
@@ -190,21 +372,52 @@ impl Tailer {
                 return;
             }
         };
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        let fingerprint = fingerprint_of(&file);
+        let meta = file.metadata().ok();
+        let size = meta.as_ref().map(|m| m.len()).unwrap_or(0);
+        let head = read_head(&file, size).unwrap_or_default();
         let path_str: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
-        let Claim::Start {
-            key,
-            offset,
-            identified,
-        } = self.claim(fingerprint, dev_ino, size, &path_str)
-        else {
-            if self.waiting.insert(dev_ino) {
-                info!(source = %self.source(), file = %path_str, "same content as a file already followed (a rotated copy); waiting");
+        if let Some(kind) = compression_of(&head) {
+            self.skipped.insert(dev_ino);
+            self.stats.compressed += 1;
+            warn!(source = %self.source(), file = %path_str, "skipping a {kind}-compressed file the globs match: logsieve reads plain text (exclude it, e.g. exclude = [\"*.gz\"])");
+            return;
+        }
+        let waited_long = self
+            .waiting
+            .get(&dev_ino)
+            .is_some_and(|since| since.elapsed() >= self.settings.rotate_wait);
+        let new_at = if !self.started && self.settings.read_from == ReadFrom::End {
+            size
+        } else {
+            0
+        };
+        let seen = Seen {
+            dev_ino,
+            size,
+            head: &head,
+            path: &path_str,
+        };
+        let checkpoints = self.checkpoints.clone();
+        let claim = identify::claim(
+            &mut checkpoints.lock().unwrap_or_else(|p| p.into_inner()),
+            seen,
+            new_at,
+            waited_long,
+            (&self.settings.source, &mut self.stats.missing),
+        );
+        let Claim::Start { id, offset } = claim else {
+            if !self.waiting.contains_key(&dev_ino) {
+                info!(source = %self.source(), file = %path_str, "same beginning as a file already followed (a rotated copy?); waiting");
+                self.waiting.insert(dev_ino, Instant::now());
             }
             return;
         };
-        self.waiting.remove(&dev_ino);
+        if self.waiting.remove(&dev_ino).is_some() && waited_long {
+            info!(source = %self.source(), file = %path_str, "waited {:?} as a possible copy; reading it as a file of its own", self.settings.rotate_wait);
+        }
+        if let Some(identity) = self.lock().get_mut(id) {
+            identity.mtime = meta.as_ref().map(mtime_of).unwrap_or(0);
+        }
         info!(source = %self.source(), file = %path_str, offset, "following file");
         let decoder = self.decoder(&path_str);
         self.files.insert(
@@ -214,8 +427,8 @@ impl Tailer {
                 path_str,
                 path,
                 dev_ino,
-                key,
-                identified,
+                id,
+                identified: !head.is_empty(),
                 framer: Framer::new(self.settings.lines.max_line_bytes, offset),
                 decoder,
                 orphaned: false,
@@ -225,76 +438,36 @@ impl Tailer {
         );
     }
 
-    /// Decides which identity a file's content is and where reading it starts: its checkpoint
-    /// (or the position a truncated original reached), else `read_from` for files there at
-    /// start, else the beginning. `Wait` when an open file already reads this content.
-    fn claim(&self, fingerprint: Option<String>, dev_ino: DevIno, size: u64, path: &str) -> Claim {
-        let mut checkpoints = self.checkpoints.lock().expect("checkpoint lock");
-        let ino_key = ino_key(dev_ino);
-        let identified = fingerprint.is_some();
-        let key = fingerprint.unwrap_or_else(|| ino_key.clone());
-        if checkpoints.by_key.get(&key).is_some_and(|i| i.live) {
-            return Claim::Wait;
-        }
-        // A checkpoint may have been taken while the file was too short to fingerprint.
-        if identified && !checkpoints.by_key.contains_key(&key) {
-            if let Some(identity) = checkpoints.by_key.remove(&ino_key) {
-                checkpoints.by_key.insert(key.clone(), identity);
+    /// A file opened empty now has bytes. If none of its lines went out yet, it is claimed
+    /// again like a new file: it may be a copy being written (logrotate's copytruncate creates
+    /// the copy empty, then fills it). Whether it may go on being read here.
+    fn identify_late(&mut self, watched: &mut Watched, size: u64) -> Late {
+        let head = read_head(&watched.file, size).unwrap_or_default();
+        let shared = self.checkpoints.clone();
+        let mut checkpoints = shared.lock().unwrap_or_else(|p| p.into_inner());
+        let untouched = checkpoints
+            .by_id
+            .get(&watched.id)
+            .is_some_and(|i| i.read == 0 && i.watermark.in_flight() == 0);
+        if !untouched {
+            if let Some(identity) = checkpoints.get_mut(watched.id) {
+                identity.head = Head::Bytes(head);
             }
+            watched.identified = true;
+            return Late::Keep;
         }
-        let offset = match checkpoints.by_key.get(&key) {
-            Some(identity) if identity.read <= size => identity.read,
-            Some(identity) => {
-                warn!(source = %self.source(), file = %path, checkpoint = identity.read, size, "file is shorter than its checkpoint (truncated while stopped); reading it from the beginning");
-                0
-            }
-            None if !self.started && self.settings.read_from == ReadFrom::End => size,
-            None => 0,
+        checkpoints.by_id.remove(&watched.id);
+        let seen = Seen {
+            dev_ino: watched.dev_ino,
+            size,
+            head: &head,
+            path: &watched.path_str,
         };
-        let identity = checkpoints
-            .by_key
-            .entry(key.clone())
-            .or_insert_with(|| Identity::at(offset, path));
-        if identity.read != offset {
-            identity.watermark = crate::ack::Watermark::new(offset);
-        }
-        identity.read = offset;
-        identity.live = true;
-        identity.path = path.to_string();
-        identity.seen = unix_now();
-        Claim::Start {
-            key,
-            offset,
-            identified,
-        }
-    }
-
-    /// A file followed by device + inode now has a first line. If none of its lines went out
-    /// yet, it is identified like a new file: it may turn out to be a copy being written
-    /// (logrotate's copytruncate creates the copy empty, then fills it).
-    fn identify_late(&self, watched: &mut Watched, fingerprint: String, size: u64) -> Late {
-        {
-            let mut checkpoints = self.checkpoints.lock().expect("checkpoint lock");
-            let emitted = checkpoints
-                .by_key
-                .get(&watched.key)
-                .is_some_and(|i| i.read > 0 || i.watermark.in_flight() > 0);
-            if emitted {
-                if !checkpoints.by_key.contains_key(&fingerprint) {
-                    if let Some(identity) = checkpoints.by_key.remove(&watched.key) {
-                        checkpoints.by_key.insert(fingerprint.clone(), identity);
-                        watched.key = fingerprint;
-                    }
-                }
-                watched.identified = true;
-                return Late::Keep;
-            }
-            checkpoints.by_key.remove(&watched.key);
-        }
-        match self.claim(Some(fingerprint), watched.dev_ino, size, &watched.path_str) {
+        let told = (self.settings.source.as_str(), &mut self.stats.missing);
+        match identify::claim(&mut checkpoints, seen, 0, false, told) {
             Claim::Wait => Late::Wait,
-            Claim::Start { key, offset, .. } => {
-                watched.key = key;
+            Claim::Start { id, offset } => {
+                watched.id = id;
                 watched.identified = true;
                 if offset == 0 {
                     Late::Keep
@@ -355,16 +528,13 @@ impl Tailer {
                 break;
             }
             if !watched.identified {
-                if let Some(fingerprint) = fingerprint_of(&watched.file) {
-                    match self.identify_late(&mut watched, fingerprint, size) {
-                        Late::Keep => {}
-                        Late::Moved => continue,
-                        Late::Wait => {
-                            info!(source = %self.source(), file = %watched.path.display(), "same content as a file already followed (a rotated copy); waiting");
-                            self.waiting.insert(dev_ino);
-                            self.send(&watched, events, bytes, emit)?;
-                            return Ok(moved);
-                        }
+                match self.identify_late(&mut watched, size) {
+                    Late::Keep => {}
+                    Late::Moved => continue,
+                    Late::Wait => {
+                        info!(source = %self.source(), file = %watched.path.display(), "same beginning as a file already followed (a rotated copy?); waiting");
+                        self.waiting.insert(dev_ino, Instant::now());
+                        return self.send(&watched, events, bytes, emit).map(|()| moved);
                     }
                 }
             }
@@ -382,11 +552,12 @@ impl Tailer {
         }
         if moved {
             watched.last_growth = Instant::now();
+            self.learn_head(&watched, size, meta.as_ref());
         }
+        // A file renamed away or deleted is kept while it may still be written to.
         let gone = watched.orphaned
             && watched.at_eof
-            && (meta.as_ref().is_some_and(|m| m.nlink() == 0)
-                || watched.last_growth.elapsed() >= self.settings.rotate_wait);
+            && watched.last_growth.elapsed() >= self.settings.rotate_wait;
         if gone {
             let mut partial = Vec::new();
             watched.framer.flush(&mut |line| partial.push(line));
@@ -395,19 +566,31 @@ impl Tailer {
         let sent = self.send(&watched, events, bytes, emit);
         if gone {
             info!(source = %self.source(), file = %watched.path.display(), "file read to the end and closed");
-            if let Some(identity) = self
-                .checkpoints
-                .lock()
-                .expect("checkpoint lock")
-                .by_key
-                .get_mut(&watched.key)
-            {
+            if let Some(identity) = self.lock().get_mut(watched.id) {
                 identity.live = false;
+                identity.following = false;
             }
         } else {
             self.files.insert(dev_ino, watched);
         }
         sent.map(|()| moved)
+    }
+
+    /// Keeps the identity's first bytes (up to `HEAD_BYTES`) and modification time current.
+    fn learn_head(&self, watched: &Watched, size: u64, meta: Option<&std::fs::Metadata>) {
+        let mut checkpoints = self.lock();
+        let Some(identity) = checkpoints.get_mut(watched.id) else {
+            return;
+        };
+        if let Some(meta) = meta {
+            identity.mtime = mtime_of(meta);
+        }
+        let known = identity.head.known_bytes();
+        if known < HEAD_BYTES && size > known as u64 {
+            if let Ok(head) = read_head(&watched.file, size) {
+                identity.head = Head::Bytes(head);
+            }
+        }
     }
 
     /// Hands a chunk on and records it against the file's identity.
@@ -422,24 +605,31 @@ impl Tailer {
             return Ok(());
         }
         let (ack, receipt) = track();
-        {
-            let mut checkpoints = self.checkpoints.lock().expect("checkpoint lock");
-            if let Some(identity) = checkpoints.by_key.get_mut(&watched.key) {
-                identity.watermark.push(watched.framer.complete(), receipt);
-                identity.read = watched.framer.complete();
-                identity.seen = unix_now();
-            }
+        if let Some(identity) = self.lock().get_mut(watched.id) {
+            identity.watermark.push(watched.framer.complete(), receipt);
+            identity.read = watched.framer.complete();
+            identity.seen = unix_now();
         }
         emit(Chunk { events, ack }, bytes)
     }
 
-    /// The first line changed under us: the file was truncated and written again.
+    /// The first bytes changed under us: the file was truncated and written again.
     fn rewritten(&self, watched: &Watched, size: u64) -> bool {
-        if !watched.identified || !is_fingerprint(&watched.key) || size == watched.framer.position()
-        {
+        if !watched.identified || size == watched.framer.position() {
             return false;
         }
-        fingerprint_of(&watched.file).is_some_and(|f| f != watched.key)
+        let checkpoints = self.lock();
+        let Some(identity) = checkpoints.by_id.get(&watched.id) else {
+            return false;
+        };
+        let known = identity.head.known_bytes() as u64;
+        if known == 0 {
+            return false;
+        }
+        match read_head(&watched.file, size.min(known)) {
+            Ok(now) => identity.head.agree(&now) == Agreement::Different,
+            Err(_) => false,
+        }
     }
 
     /// Copytruncate: the old content's identity stays (a copy may take it over); the file starts
@@ -447,16 +637,17 @@ impl Tailer {
     fn truncated(&mut self, watched: &mut Watched) {
         warn!(source = %self.source(), file = %watched.path.display(), at = watched.framer.position(), "file truncated; reading it again from the beginning");
         self.stats.truncations += 1;
-        let mut checkpoints = self.checkpoints.lock().expect("checkpoint lock");
-        if let Some(identity) = checkpoints.by_key.get_mut(&watched.key) {
+        let mut checkpoints = self.lock();
+        if let Some(identity) = checkpoints.get_mut(watched.id) {
             identity.live = false;
+            identity.following = false;
+            identity.dev_ino = None; // its content is no longer in this inode
         }
-        let key = ino_key(watched.dev_ino);
-        checkpoints
-            .by_key
-            .insert(key.clone(), Identity::at(0, &watched.path_str));
-        watched.key = key;
-        watched.identified = false;
+        // The same inode with new content: a new file, whose first bytes are learnt as read.
+        let identity =
+            super::checkpoints::Identity::at(0, &watched.path_str, watched.dev_ino, Vec::new());
+        watched.id = checkpoints.insert(identity);
+        watched.identified = true;
         watched.framer = Framer::new(self.settings.lines.max_line_bytes, 0);
     }
 
@@ -480,147 +671,20 @@ impl Tailer {
     }
 }
 
-enum Claim {
-    Wait,
-    Start {
-        key: String,
-        offset: u64,
-        identified: bool,
-    },
-}
-
 /// What late identification did to a file.
 enum Late {
     /// Go on reading where it was.
     Keep,
     /// Its read position moved (it took over a truncated original's position).
     Moved,
-    /// Another open file reads the same content; stop following this one for now.
+    /// It may be a copy of a file being read; stop following it for now.
     Wait,
 }
 
 #[cfg(test)]
-mod tests {
-    use std::io::Write;
-    use std::path::Path;
+#[path = "tailer_tests.rs"]
+mod tests;
 
-    use super::*;
-    use crate::sources::file::watch::Globs;
-    use crate::sources::LineFormat;
-
-    /// A tailer over `dir/*.log` whose chunks are delivered as soon as they are read.
-    struct Harness {
-        dir: tempfile::TempDir,
-        tailer: Tailer,
-        checkpoints: Arc<Mutex<Checkpoints>>,
-        globs: Globs,
-    }
-
-    impl Harness {
-        fn new() -> Harness {
-            let dir = tempfile::tempdir().unwrap();
-            let (checkpoints, _) = Checkpoints::load(&dir.path().join("cp.json"), "test");
-            let checkpoints = Arc::new(Mutex::new(checkpoints));
-            let settings = TailSettings {
-                source: "test".into(),
-                lines: SourceCommon {
-                    name: Some("test".into()),
-                    max_line_bytes: 1024,
-                    format: LineFormat::Text,
-                    message_field: "message".into(),
-                    source_field: "source".into(),
-                },
-                read_from: ReadFrom::Beginning,
-                rotate_wait: Duration::from_millis(0),
-            };
-            let globs = Globs {
-                include: vec![
-                    glob::Pattern::new(&dir.path().join("*.log").to_string_lossy()).unwrap(),
-                ],
-                exclude: vec![],
-            };
-            Harness {
-                tailer: Tailer::new(settings, checkpoints.clone()),
-                dir,
-                checkpoints,
-                globs,
-            }
-        }
-
-        fn path(&self, name: &str) -> PathBuf {
-            self.dir.path().join(name)
-        }
-
-        /// A glob pass and one read turn; the messages read, in order.
-        fn turn(&mut self) -> Vec<String> {
-            self.tailer.update(self.globs.expand());
-            let mut messages = Vec::new();
-            let mut emit = |chunk: Chunk, _bytes: u64| {
-                messages.extend(chunk.events.iter().map(|e| e.message.clone()));
-                chunk.ack.delivered();
-                Ok(())
-            };
-            self.tailer.read_all(&mut emit, &|| false).unwrap();
-            messages
-        }
-    }
-
-    fn append(path: &Path, lines: &[&str]) {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap();
-        for line in lines {
-            writeln!(f, "{line}").unwrap();
-        }
-    }
-
-    #[test]
-    fn a_renamed_file_is_read_to_its_end_and_the_new_one_from_its_start() {
-        let mut h = Harness::new();
-        append(&h.path("app.log"), &["one", "two"]);
-        assert_eq!(h.turn(), ["one", "two"]);
-        append(&h.path("app.log"), &["three"]);
-        std::fs::rename(h.path("app.log"), h.path("app.old")).unwrap();
-        append(&h.path("app.log"), &["new one"]);
-        let mut read = h.turn();
-        read.sort();
-        assert_eq!(read, ["new one", "three"]);
-        assert_eq!(h.tailer.take_stats().rotations, 1);
-        assert!(h.turn().is_empty(), "nothing is read twice");
-        assert_eq!(h.tailer.open_files(), 1, "the renamed file was closed");
-    }
-
-    #[test]
-    fn a_truncated_file_is_read_again_from_its_start() {
-        let mut h = Harness::new();
-        append(&h.path("app.log"), &["first line", "second line"]);
-        assert_eq!(h.turn(), ["first line", "second line"]);
-        std::fs::write(h.path("app.log"), b"").unwrap();
-        append(&h.path("app.log"), &["after"]);
-        assert_eq!(h.turn(), ["after"]);
-        assert_eq!(h.tailer.take_stats().truncations, 1);
-    }
-
-    #[test]
-    fn a_second_file_with_the_same_first_line_waits_as_a_copy() {
-        let mut h = Harness::new();
-        append(&h.path("a.log"), &["same header", "a body"]);
-        assert_eq!(h.turn(), ["same header", "a body"]);
-        append(&h.path("b.log"), &["same header", "b body"]);
-        assert!(h.turn().is_empty(), "b.log looks like a copy of a.log");
-        assert!(!h.tailer.all_at_eof(), "the copy waits");
-    }
-
-    #[test]
-    fn the_checkpoint_holds_what_was_delivered() {
-        let mut h = Harness::new();
-        append(&h.path("app.log"), &["one", "two"]);
-        h.turn();
-        let checkpoints = h.checkpoints.lock().unwrap();
-        let identity = checkpoints.by_key.values().next().unwrap();
-        assert_eq!(identity.read, 8);
-        assert_eq!(identity.path, h.path("app.log").to_string_lossy());
-    }
+fn mtime_of(meta: &std::fs::Metadata) -> i128 {
+    i128::from(meta.mtime()) * 1_000_000_000 + i128::from(meta.mtime_nsec())
 }

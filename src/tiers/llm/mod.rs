@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use prometheus::{IntCounterVec, IntGauge};
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 use self::breaker::Breaker;
 use self::client::ChatClient;
@@ -272,15 +272,20 @@ impl LlmTier {
     }
 
     /// Waits until every line handed to the LLM is answered, or `give_up`; then stops. What is
-    /// still queued after `give_up` is dropped unacknowledged (read again after a restart).
-    pub async fn drain(&self, give_up: &CancellationToken) {
+    /// still queued after `give_up` is dropped unacknowledged (read again after a restart);
+    /// returns how many lines that was.
+    pub async fn drain(&self, give_up: &CancellationToken) -> usize {
         // Every place in the queue given back: every line answered.
         let capacity = u32::try_from(self.capacity).unwrap_or(u32::MAX);
-        tokio::select! {
-            _ = self.slots.acquire_many(capacity) => {}
-            _ = give_up.cancelled() => {}
+        let abandoned = tokio::select! {
+            _ = self.slots.acquire_many(capacity) => 0,
+            _ = give_up.cancelled() => self.capacity - self.slots.available_permits(),
+        };
+        if abandoned > 0 {
+            warn!("LLM tier: giving up at shutdown on {abandoned} lines still waiting for answers (read again after a restart)");
         }
         self.stop.cancel();
+        abandoned
     }
 
     /// One line for the log at shutdown: what the LLM cost and what it was spared.

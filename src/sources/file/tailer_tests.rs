@@ -1,0 +1,238 @@
+//! The tailer alone, on real files in a temporary folder: each turn is a glob pass and a read
+//! turn, and every chunk is delivered at once.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::*;
+use crate::sources::file::watch::Globs;
+use crate::sources::LineFormat;
+
+struct Harness {
+    dir: tempfile::TempDir,
+    tailer: Tailer,
+    checkpoints: Arc<Mutex<Checkpoints>>,
+    globs: Globs,
+    settings: TailSettings,
+}
+
+impl Harness {
+    /// A tailer over `dir/*.log`.
+    fn new() -> Harness {
+        Harness::with(|_| {})
+    }
+
+    fn with(tune: impl FnOnce(&mut TailSettings)) -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let (checkpoints, _) = Checkpoints::load(&dir.path().join("cp.json"), "test");
+        let checkpoints = Arc::new(Mutex::new(checkpoints));
+        let mut settings = TailSettings {
+            source: "test".into(),
+            lines: SourceCommon {
+                name: Some("test".into()),
+                max_line_bytes: 1024,
+                format: LineFormat::Text,
+                message_field: "message".into(),
+                source_field: "source".into(),
+            },
+            read_from: ReadFrom::Beginning,
+            rotate_wait: Duration::from_millis(0),
+            max_open: 100,
+        };
+        tune(&mut settings);
+        let globs = Globs {
+            include: vec![glob::Pattern::new(&dir.path().join("*.log").to_string_lossy()).unwrap()],
+            exclude: vec![],
+        };
+        Harness {
+            tailer: Tailer::new(settings.clone(), checkpoints.clone()),
+            dir,
+            checkpoints,
+            globs,
+            settings,
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A glob pass and one read turn; the messages read, in order.
+    fn turn(&mut self) -> Vec<String> {
+        self.tailer.update(self.globs.expand());
+        let mut messages = Vec::new();
+        let mut emit = |chunk: Chunk, _bytes: u64| {
+            messages.extend(chunk.events.iter().map(|e| e.message.clone()));
+            chunk.ack.delivered();
+            Ok(())
+        };
+        self.tailer.read_all(&mut emit, &|| false).unwrap();
+        messages
+    }
+
+    /// Turns until nothing more is read.
+    fn drain(&mut self) -> Vec<String> {
+        let mut all = Vec::new();
+        loop {
+            let read = self.turn();
+            if read.is_empty() {
+                return all;
+            }
+            all.extend(read);
+        }
+    }
+
+    /// Stops (writing the checkpoints) and starts a new tailer on the same checkpoint file.
+    fn restart(&mut self) {
+        let path = self.checkpoints.lock().unwrap().path().to_path_buf();
+        self.checkpoints.lock().unwrap().write().unwrap();
+        let (checkpoints, problem) = Checkpoints::load(&path, "test");
+        assert!(!problem);
+        self.checkpoints = Arc::new(Mutex::new(checkpoints));
+        self.tailer = Tailer::new(self.settings.clone(), self.checkpoints.clone());
+    }
+}
+
+fn append(path: &Path, lines: &[&str]) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for line in lines {
+        writeln!(f, "{line}").unwrap();
+    }
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn a_renamed_file_is_read_to_its_end_and_the_new_one_from_its_start() {
+    let mut h = Harness::new();
+    append(&h.path("app.log"), &["one", "two"]);
+    assert_eq!(h.turn(), ["one", "two"]);
+    append(&h.path("app.log"), &["three"]);
+    std::fs::rename(h.path("app.log"), h.path("app.old")).unwrap();
+    append(&h.path("app.log"), &["new one"]);
+    assert_eq!(sorted(h.drain()), ["new one", "three"]);
+    assert_eq!(h.tailer.take_stats().rotations, 1);
+    assert!(h.turn().is_empty(), "nothing is read twice");
+    assert_eq!(h.tailer.open_files(), 1, "the renamed file was closed");
+}
+
+#[test]
+fn a_truncated_file_is_read_again_from_its_start() {
+    let mut h = Harness::new();
+    append(&h.path("app.log"), &["first line", "second line"]);
+    assert_eq!(h.turn(), ["first line", "second line"]);
+    std::fs::write(h.path("app.log"), b"").unwrap();
+    append(&h.path("app.log"), &["after"]);
+    assert_eq!(h.turn(), ["after"]);
+    assert_eq!(h.tailer.take_stats().truncations, 1);
+}
+
+#[test]
+fn a_second_file_with_the_same_first_line_is_read_as_a_file_of_its_own() {
+    let mut h = Harness::new();
+    append(&h.path("a.log"), &["same header", "a body"]);
+    assert_eq!(h.turn(), ["same header", "a body"]);
+    append(&h.path("b.log"), &["same header", "b body"]);
+    assert_eq!(h.drain(), ["same header", "b body"]);
+}
+
+#[test]
+fn an_identical_copy_of_a_followed_file_waits_as_a_copy() {
+    let mut h = Harness::new();
+    append(&h.path("a.log"), &["same header", "same body"]);
+    assert_eq!(h.turn(), ["same header", "same body"]);
+    std::fs::copy(h.path("a.log"), h.path("b.log")).unwrap();
+    assert!(h.drain().is_empty(), "b.log is a copy of a.log");
+    assert!(!h.tailer.all_at_eof(), "the copy waits");
+}
+
+#[test]
+fn a_deleted_file_still_written_to_is_read_until_it_stops_growing() {
+    let mut h = Harness::with(|s| s.rotate_wait = Duration::from_secs(3600));
+    let path = h.path("app.log");
+    append(&path, &["one"]);
+    assert_eq!(h.turn(), ["one"]);
+    let mut writer = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(h.turn().is_empty());
+    writeln!(writer, "written after the deletion").unwrap();
+    assert_eq!(h.turn(), ["written after the deletion"]);
+    assert_eq!(h.tailer.open_files(), 1, "kept open while it may grow");
+}
+
+#[test]
+fn compressed_files_the_glob_matches_are_skipped_and_counted() {
+    let mut h = Harness::new();
+    std::fs::write(h.path("app.1.log"), [0x1f, 0x8b, 8, 0, 1, 2, 3, b'\n']).unwrap();
+    append(&h.path("app.log"), &["text"]);
+    assert_eq!(h.drain(), ["text"]);
+    assert_eq!(h.tailer.take_stats().compressed, 1);
+}
+
+#[test]
+fn a_file_renamed_while_stopped_is_found_beside_its_old_path_and_finished() {
+    let mut h = Harness::new();
+    append(&h.path("app.log"), &["one", "two"]);
+    assert_eq!(h.turn(), ["one", "two"]);
+    h.restart();
+    append(&h.path("app.log"), &["three, written before the rotation"]);
+    std::fs::rename(h.path("app.log"), h.path("app.log.1")).unwrap();
+    append(&h.path("app.log"), &["new file"]);
+    assert_eq!(
+        sorted(h.drain()),
+        ["new file", "three, written before the rotation"]
+    );
+    assert_eq!(h.tailer.take_stats().recovered, 1);
+}
+
+#[test]
+fn a_followed_file_deleted_while_stopped_is_reported_missing() {
+    let mut h = Harness::new();
+    append(&h.path("app.log"), &["one"]);
+    assert_eq!(h.turn(), ["one"]);
+    h.restart();
+    std::fs::remove_file(h.path("app.log")).unwrap();
+    assert!(h.drain().is_empty());
+    assert_eq!(h.tailer.take_stats().missing, 1);
+}
+
+#[test]
+fn no_more_than_max_open_files_are_held_and_every_line_is_read() {
+    let mut h = Harness::with(|s| s.max_open = 3);
+    for i in 0..10 {
+        append(
+            &h.path(&format!("f{i}.log")),
+            &[&format!("line of file {i}")],
+        );
+    }
+    let read = h.drain();
+    assert_eq!(read.len(), 10, "{read:?}");
+    assert!(h.tailer.open_files() <= 3);
+    append(&h.path("f0.log"), &["f0 grew"]);
+    assert_eq!(
+        h.drain(),
+        ["f0 grew"],
+        "an idle file closed for room is read when it grows"
+    );
+}
+
+#[test]
+fn the_checkpoint_holds_what_was_delivered() {
+    let mut h = Harness::new();
+    append(&h.path("app.log"), &["one", "two"]);
+    h.turn();
+    let checkpoints = h.checkpoints.lock().unwrap();
+    let identity = checkpoints.by_id.values().next().unwrap();
+    assert_eq!(identity.read, 8);
+    assert_eq!(identity.path, h.path("app.log").to_string_lossy());
+}
