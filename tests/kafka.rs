@@ -111,7 +111,7 @@ fn read_topic_until(
     broker: &str,
     topic: &str,
     limit: Duration,
-    done: impl Fn(&[Got]) -> bool,
+    mut done: impl FnMut(&[Got]) -> bool,
 ) -> Vec<Got> {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker)
@@ -521,19 +521,6 @@ fn counters(metrics: &str) -> String {
         .join("\n")
 }
 
-/// Appends `line(i)` for each i in `range` to the file at `log`.
-fn append_lines(log: &Path, range: std::ops::Range<usize>) {
-    use std::io::Write;
-    let mut f = fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .unwrap();
-    for i in range {
-        writeln!(f, "{}", line(i)).unwrap();
-    }
-}
-
 /// The line numbers of the records read.
 fn numbers_in(got: &[Got]) -> HashSet<usize> {
     got.iter()
@@ -878,4 +865,143 @@ fn a_record_kafka_refuses_for_good_is_dropped_and_counted_not_retried_for_ever()
         .collect();
     assert_eq!(numbers.len(), 99, "every other line delivered");
     assert!(!numbers.contains(&50));
+}
+
+/// Reads `topic` from the beginning until every line `0..total` is there (or 120 s passed).
+fn read_every_line(broker: &str, topic: &str, total: usize) -> Vec<Got> {
+    let (mut seen, mut counted) = (HashSet::new(), 0);
+    read_topic_until(broker, topic, Duration::from_secs(120), |got| {
+        for g in &got[counted..] {
+            seen.insert(line_number(g.record["message"].as_str().unwrap()));
+        }
+        counted = got.len();
+        seen.len() >= total
+    })
+}
+
+/// The PID of the broker `scripts/kafka-broker.sh` started on `port`.
+fn broker_pid(port: u16) -> i32 {
+    let cache = std::env::var("LOGSIEVE_CACHE")
+        .unwrap_or_else(|_| format!("{}/.cache/logsieve", std::env::var("HOME").unwrap()));
+    fs::read_to_string(format!("{cache}/run/kafka-{port}.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A broker paused (SIGSTOP) for 40 s mid-stream: the Kafka sink's writes time out and are
+/// retried, `/ready` says so, the source stops advancing, memory stays bounded, and once the
+/// broker runs again every line arrives — repeated only within the batches that were retried.
+#[test]
+fn a_paused_broker_holds_the_stream_and_loses_nothing() {
+    const TOTAL: usize = 20_000;
+    let port = free_port();
+    let broker = broker_script("start", port);
+    let _stop_at_the_end = StopsBroker(port);
+    let output = "out";
+    create_topic(&broker, output, 1);
+    let setup = Setup::new();
+    fs::create_dir_all(setup.path("logs")).unwrap();
+    let log = setup.path("logs/app.log");
+    append_lines(&log, 0..TOTAL / 2);
+    write_config(
+        &setup,
+        &file_source(&setup, "checkpoint_interval_ms = 200\n"),
+        &kafka_sink(&broker, output, "message_timeout_ms = 5000"),
+    );
+    let agent = setup.start(&[]);
+    agent.wait_until(Duration::from_secs(60), "the first half delivered", || {
+        kafka_delivered(&agent) >= (TOTAL / 2) as f64
+    });
+
+    let pid = broker_pid(port);
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let paused = Instant::now();
+    append_lines(&log, TOTAL / 2..TOTAL);
+    let mut peak = 0f64;
+    let mut not_ready = false;
+    while paused.elapsed() < Duration::from_secs(40) {
+        peak = peak.max(peak_rss_mib(agent.child.id()));
+        not_ready |= ready_status(&agent) == 503;
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(not_ready, "/ready said 503 while the broker did not answer");
+    assert!(agent.stderr_text().contains("not delivered to Kafka"));
+    let checkpoint = setup
+        .checkpoint_offsets_of("app")
+        .iter()
+        .map(|(_, o)| *o)
+        .max()
+        .unwrap_or(0);
+    assert!(
+        checkpoint < fs::metadata(&log).unwrap().len(),
+        "the checkpoint did not pass what the broker has not taken"
+    );
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+
+    let got = read_every_line(&broker, output, TOTAL);
+    let tally = Tally::of_messages(
+        got.iter()
+            .map(|g| g.record["message"].as_str().unwrap().to_string()),
+        TOTAL,
+    );
+    tally.assert_none_lost();
+    let repeats: usize = tally.repeated.iter().map(|(_, n)| n - 1).sum();
+    eprintln!("paused 40 s: 0 of {TOTAL} lost, {repeats} repeated, peak RSS {peak:.0} MiB");
+    assert!(peak < 150.0, "peak RSS {peak:.0} MiB");
+    let (status, stderr) = agent.terminate();
+    assert!(status.success(), "{stderr}");
+}
+
+/// kill -9 twenty times at random moments, file → Kafka: no line is missing from the topic.
+#[test]
+fn kill_9_at_random_moments_into_kafka_loses_nothing() {
+    const TOTAL: usize = 60_000;
+    let broker = broker();
+    let output = unique("out");
+    create_topic(&broker, &output, 2);
+    let setup = Setup::new();
+    fs::create_dir_all(setup.path("logs")).unwrap();
+    let log = setup.path("logs/app.log");
+    fs::File::create(&log).unwrap();
+    write_config(
+        &setup,
+        &file_source(
+            &setup,
+            "checkpoint_interval_ms = 200\nglob_interval_ms = 100\n",
+        ),
+        &kafka_sink(&broker, &output, ""),
+    );
+    let writer = std::thread::spawn({
+        let log = log.clone();
+        move || {
+            for start in (0..TOTAL).step_by(1000) {
+                append_lines(&log, start..start + 1000);
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    });
+    let mut rng = 0x9e3779b97f4a7c15u64;
+    for _ in 0..20 {
+        let agent = setup.spawn(&[]);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(150 + rng % 300));
+        agent.kill9();
+    }
+    let agent = setup.start(&[]);
+    writer.join().unwrap();
+    let got = read_every_line(&broker, &output, TOTAL);
+    let tally = Tally::of_messages(
+        got.iter()
+            .map(|g| g.record["message"].as_str().unwrap().to_string()),
+        TOTAL,
+    );
+    tally.assert_none_lost();
+    let repeats: usize = tally.repeated.iter().map(|(_, n)| n - 1).sum();
+    eprintln!("20 kills into Kafka: 0 of {TOTAL} lost, {repeats} repeated");
+    let (status, stderr) = agent.terminate();
+    assert!(status.success(), "{stderr}");
 }

@@ -255,6 +255,55 @@ fn server_errors_are_retried_then_fall_back_and_a_hang_is_cut_by_the_deadline() 
     );
 }
 
+/// What a broken server sends back: an HTML error page with 200, an empty body, 10 MB, and
+/// a body that starts and never ends. Each line falls back with its reason, in bounded time
+/// and memory.
+#[test]
+fn html_empty_huge_and_never_ending_answers_fall_back() {
+    let server = ScriptedLlm::start(|_, prompt| {
+        if prompt.contains("html") {
+            Reply::raw("<html><body><h1>502 Bad Gateway</h1></body></html>")
+                .header("content-type", "text/html")
+        } else if prompt.contains("empty") {
+            Reply::raw("")
+        } else if prompt.contains("huge") {
+            Reply::answer(&"Workflow Error ".repeat(700_000))
+        } else {
+            Reply::stalled_body()
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &server.base_url(),
+        "max_retries = 1\ntimeout_ms = 500\ndeadline_ms = 1500",
+        "",
+    );
+    let chain = Chain::load(&config);
+    let started = Instant::now();
+    let records = chain.label(&[
+        ("LegacyCRM", "html case"),
+        ("LegacyCRM", "empty case"),
+        ("LegacyCRM", "huge case"),
+        ("LegacyCRM", "endless case"),
+    ]);
+    let got: Vec<_> = records.iter().map(verdict).collect();
+    assert_eq!(
+        got,
+        vec![
+            fell_back("llm_rejected"),
+            fell_back("llm_rejected"),
+            fell_back("llm_rejected"),
+            fell_back("llm_timeout"),
+        ]
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn the_breaker_opens_after_failures_falls_back_at_once_and_closes_after_a_probe() {
     // The first two requests fail, everything after succeeds.

@@ -111,9 +111,14 @@ path = "{out}"
         Agent::spawn(self, &["--exit-on-eof"]).wait()
     }
 
-    /// The delivered offset the checkpoint file records for each fingerprint.
+    /// The delivered offset the checkpoint file records for each file.
     pub fn checkpoint_offsets(&self) -> Vec<(String, u64)> {
-        let path = self.data_dir().join("test.checkpoints.json");
+        self.checkpoint_offsets_of("test")
+    }
+
+    /// The same, for the source named `source`.
+    pub fn checkpoint_offsets_of(&self, source: &str) -> Vec<(String, u64)> {
+        let path = self.data_dir().join(format!("{source}.checkpoints.json"));
         let Ok(bytes) = fs::read(&path) else {
             return Vec::new();
         };
@@ -328,6 +333,11 @@ pub fn wait_until(limit: Duration, what: &str, done: impl FnMut() -> bool) {
 }
 
 /// Polls `done` every 50 ms for up to `limit`; whether it came to hold.
+pub fn wait_for(limit: Duration, done: impl FnMut() -> bool) -> bool {
+    poll_until(limit, done)
+}
+
+/// Polls `done` every 50 ms for up to `limit`; whether it came to hold.
 fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + limit;
     while !done() {
@@ -349,4 +359,101 @@ pub fn line(i: usize) -> String {
         2 => format!("line {i:07} Backup completed successfully."),
         _ => format!("line {i:07} Disk usage on node-{} at 91%", i % 7),
     }
+}
+
+/// The sequence number in `line(i)`'s text ("line 0001234 …"), if it is one.
+pub fn sequence_of(message: &str) -> Option<usize> {
+    message.strip_prefix("line ")?.get(..7)?.parse().ok()
+}
+
+/// How an output holds the lines `line(0..total)`: counted by sequence number.
+#[derive(Debug)]
+pub struct Tally {
+    pub total: usize,
+    /// Sequence numbers not in the output.
+    pub missing: Vec<usize>,
+    /// Sequence numbers there more than once, with how often.
+    pub repeated: Vec<(usize, usize)>,
+    /// Records whose message is no line of the run.
+    pub foreign: usize,
+}
+
+impl Tally {
+    /// Counts the records of a JSON-lines output (a torn last line is ignored).
+    pub fn of(path: &Path, total: usize) -> Tally {
+        Tally::of_messages(
+            records(path)
+                .iter()
+                .map(|r| r["message"].as_str().unwrap_or_default().to_string()),
+            total,
+        )
+    }
+
+    pub fn of_messages(messages: impl Iterator<Item = String>, total: usize) -> Tally {
+        let mut seen = vec![0usize; total];
+        let mut foreign = 0;
+        for message in messages {
+            match sequence_of(&message).filter(|&i| i < total && message == line(i)) {
+                Some(i) => seen[i] += 1,
+                None => foreign += 1,
+            }
+        }
+        Tally {
+            total,
+            missing: (0..total).filter(|&i| seen[i] == 0).collect(),
+            repeated: (0..total)
+                .filter(|&i| seen[i] > 1)
+                .map(|i| (i, seen[i]))
+                .collect(),
+            foreign,
+        }
+    }
+
+    pub fn assert_none_lost(&self) {
+        assert!(
+            self.missing.is_empty(),
+            "{} of {} lines lost, first {:?}",
+            self.missing.len(),
+            self.total,
+            &self.missing[..self.missing.len().min(10)]
+        );
+        assert_eq!(self.foreign, 0, "records that are no line of the run");
+    }
+
+    pub fn assert_each_once(&self) {
+        self.assert_none_lost();
+        assert!(
+            self.repeated.is_empty(),
+            "{} lines repeated, first {:?}",
+            self.repeated.len(),
+            &self.repeated[..self.repeated.len().min(10)]
+        );
+    }
+}
+
+/// Appends `line(i)` for every `i` of `range` to `path` (created when absent).
+pub fn append_lines(path: &Path, range: std::ops::Range<usize>) {
+    use std::io::Write;
+    let mut writer = std::io::BufWriter::new(
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap(),
+    );
+    for i in range {
+        writeln!(writer, "{}", line(i)).unwrap();
+    }
+    writer.flush().unwrap();
+}
+
+/// The agent's peak resident memory so far (VmHWM), in MiB.
+pub fn peak_rss_mib(pid: u32) -> f64 {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
 }

@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use futures_util::StreamExt;
 
 /// What the server answers to one request.
 #[derive(Clone, Debug)]
@@ -21,6 +22,8 @@ pub struct Reply {
     pub headers: Vec<(&'static str, String)>,
     pub body: String,
     pub delay: Duration,
+    /// Send the headers and the start of the body, then nothing, and never close.
+    pub stall_body: bool,
 }
 
 impl Reply {
@@ -37,6 +40,7 @@ impl Reply {
             headers: vec![],
             body: body.to_string(),
             delay: Duration::ZERO,
+            stall_body: false,
         }
     }
 
@@ -46,6 +50,7 @@ impl Reply {
             headers: vec![],
             body: "{\"error\":\"scripted\"}".into(),
             delay: Duration::ZERO,
+            stall_body: false,
         }
     }
 
@@ -55,6 +60,15 @@ impl Reply {
             headers: vec![],
             body: body.into(),
             delay: Duration::ZERO,
+            stall_body: false,
+        }
+    }
+
+    /// 200, the first bytes of a completion, then silence on an open connection.
+    pub fn stalled_body() -> Reply {
+        Reply {
+            stall_body: true,
+            ..Reply::raw("{\"choices\": [")
         }
     }
 
@@ -154,10 +168,16 @@ async fn chat(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
+    let body = if reply.stall_body {
+        let start = futures_util::stream::iter([Ok::<_, std::io::Error>(Bytes::from(reply.body))]);
+        axum::body::Body::from_stream(start.chain(futures_util::stream::pending()))
+    } else {
+        axum::body::Body::from(reply.body)
+    };
     let mut response = (
         StatusCode::from_u16(reply.status).unwrap(),
         [("content-type", "application/json")],
-        reply.body,
+        body,
     )
         .into_response();
     for (name, value) in reply.headers {

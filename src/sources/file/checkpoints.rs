@@ -45,6 +45,8 @@ pub struct Identity {
     pub following: bool,
     /// The file's modification time when last read or checked (Unix nanoseconds).
     pub mtime: i128,
+    /// The file's size when last read or checked.
+    pub size: u64,
     /// Unix seconds when this identity was last read or loaded.
     pub seen: u64,
 }
@@ -62,6 +64,7 @@ impl Identity {
             live: true,
             following: true,
             mtime: 0,
+            size: offset,
             seen: unix_now(),
         }
     }
@@ -96,6 +99,8 @@ struct Entry {
     following: bool,
     #[serde(default)]
     mtime: i128,
+    #[serde(default)]
+    size: u64,
     seen: u64,
 }
 
@@ -124,6 +129,7 @@ impl Entry {
             // Version 1 did not say; a file it knew may have been mid-read.
             following: self.following || version == 1,
             mtime: self.mtime,
+            size: self.size.max(self.offset),
             seen: self.seen,
         })
     }
@@ -232,6 +238,7 @@ impl Checkpoints {
                     offset,
                     following: i.following,
                     mtime: i.mtime,
+                    size: i.size,
                     seen: i.seen,
                 })
             })

@@ -59,11 +59,11 @@ pub fn claim(
         let identity = &checkpoints.by_id[&id];
         match identity.head.agree(file.head) {
             Agreement::Different => {
-                if identity.following {
+                if identity.following && identity.size > identity.read {
                     *missing += 1;
-                    tracing::warn!(source, file = %file.path, delivered = identity.read, "the file followed as {} was deleted while not watched (its inode now holds another file): what was written to it after the delivered offset could not be read", identity.path);
+                    tracing::warn!(source, file = %file.path, delivered = identity.read, size = identity.size, "the file followed as {} was replaced while not watched (truncated and written again, or deleted and its inode reused) before it was read to its end: its lines after the delivered offset could not be read; reading the new content from the start", identity.path);
                 } else {
-                    tracing::info!(source, file = %file.path, "a new file in the inode of {}; reading it from the start", identity.path);
+                    tracing::info!(source, file = %file.path, "new content in the inode of {} (it was read to its end); reading it from the start", identity.path);
                 }
                 let old = checkpoints.get_mut(id).expect("found");
                 old.dev_ino = None;

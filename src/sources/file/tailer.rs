@@ -218,7 +218,7 @@ impl Tailer {
             .find(|i| !i.live && i.dev_ino == Some(dev_ino));
         match known {
             None => true,
-            Some(i) => meta.len() != i.read || mtime_of(&meta) != i.mtime,
+            Some(i) => meta.len() != i.size || meta.len() != i.read || mtime_of(&meta) != i.mtime,
         }
     }
 
@@ -245,6 +245,7 @@ impl Tailer {
         if let Some(identity) = self.lock().get_mut(watched.id) {
             identity.live = false;
             identity.mtime = mtime;
+            identity.size = identity.read;
         }
         true
     }
@@ -327,6 +328,7 @@ impl Tailer {
             identity.head = Head::Bytes(head);
             identity.path = path_str.to_string();
             identity.mtime = mtime_of(&meta);
+            identity.size = meta.len();
             identity.seen = unix_now();
         }
         info!(source = %self.source(), file = %path_str, was = %old, offset, unread = meta.len() - offset, "a followed file moved while not watched (rotated while logsieve was stopped?): reading it to its end");
@@ -417,6 +419,7 @@ impl Tailer {
         }
         if let Some(identity) = self.lock().get_mut(id) {
             identity.mtime = meta.as_ref().map(mtime_of).unwrap_or(0);
+            identity.size = size;
         }
         info!(source = %self.source(), file = %path_str, offset, "following file");
         let decoder = self.decoder(&path_str);
@@ -584,6 +587,7 @@ impl Tailer {
         };
         if let Some(meta) = meta {
             identity.mtime = mtime_of(meta);
+            identity.size = meta.len();
         }
         let known = identity.head.known_bytes();
         if known < HEAD_BYTES && size > known as u64 {

@@ -316,8 +316,17 @@ impl ChatClient {
                 Attempt::GiveUp(Failure::Rejected(format!("HTTP {status}"))),
             );
         }
-        let body = match response.bytes().await {
-            Ok(b) => b,
+        let body = match read_bounded(response).await {
+            Ok(Some(b)) => b,
+            Ok(None) => {
+                return (
+                    "rejected",
+                    Attempt::GiveUp(Failure::Rejected(format!(
+                        "the response is larger than {} bytes",
+                        MAX_RESPONSE_BYTES
+                    ))),
+                )
+            }
             Err(e) if e.is_timeout() => {
                 return (
                     "timeout",
@@ -369,6 +378,22 @@ impl ChatClient {
             ),
         }
     }
+}
+
+/// The largest response body read: a chat completion naming one label is a few hundred bytes;
+/// a server that sends megabytes (an HTML error page, a runaway answer) is refused, not held.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+
+/// The response body, or `None` when it is larger than [`MAX_RESPONSE_BYTES`].
+async fn read_bounded(mut response: reqwest::Response) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// `Retry-After` as seconds or an HTTP date.
