@@ -80,6 +80,11 @@ pub struct Batcher {
     max_wait: Duration,
     /// The rest of a chunk larger than a batch, taken from the front without shifting it.
     carry: Option<(std::vec::IntoIter<Event>, Ack)>,
+    /// The batch being gathered, and when it must leave. It lives here, not in `next`, so
+    /// that a caller that stops waiting for `next` (a `select!` another branch won) loses none
+    /// of the lines already taken from the sources: the next call goes on with them.
+    building: Batch,
+    deadline: Option<Instant>,
 }
 
 impl Batcher {
@@ -89,21 +94,27 @@ impl Batcher {
             max_lines: max_lines.max(1),
             max_wait,
             carry: None,
+            building: Batch::default(),
+            deadline: None,
         }
     }
 
     /// The next batch; `None` once every source has finished and everything was handed out.
+    /// Cancellation-safe: every await is a channel receive, and what one brings is put in the
+    /// batcher before the next await.
     pub async fn next(&mut self) -> Option<Batch> {
-        let deadline = Instant::now() + self.max_wait;
-        let mut batch = Batch::default();
-        match self.carry.take() {
-            Some((events, ack)) => self.add(&mut batch, events, ack),
-            None => {
-                let chunk = self.chunks.recv().await?;
-                self.add(&mut batch, chunk.events.into_iter(), chunk.ack);
+        if self.building.events.is_empty() {
+            match self.carry.take() {
+                Some((events, ack)) => self.add(events, ack),
+                None => {
+                    let chunk = self.chunks.recv().await?;
+                    self.add(chunk.events.into_iter(), chunk.ack);
+                }
             }
+            self.deadline = Some(Instant::now() + self.max_wait);
         }
-        while batch.events.len() < self.max_lines && self.carry.is_none() {
+        let deadline = self.deadline.unwrap_or_else(Instant::now);
+        while self.building.events.len() < self.max_lines && self.carry.is_none() {
             let chunk = match self.chunks.try_recv() {
                 Ok(chunk) => chunk,
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
@@ -114,14 +125,16 @@ impl Batcher {
                     }
                 }
             };
-            self.add(&mut batch, chunk.events.into_iter(), chunk.ack);
+            self.add(chunk.events.into_iter(), chunk.ack);
         }
-        Some(batch)
+        self.deadline = None;
+        Some(std::mem::take(&mut self.building))
     }
 
     /// Takes what fits of a chunk's events; the rest waits for the next batch with its own
     /// ack clone.
-    fn add(&mut self, batch: &mut Batch, mut events: std::vec::IntoIter<Event>, ack: Ack) {
+    fn add(&mut self, mut events: std::vec::IntoIter<Event>, ack: Ack) {
+        let batch = &mut self.building;
         let room = self.max_lines - batch.events.len();
         if events.len() > room {
             batch.events.extend(events.by_ref().take(room));
@@ -152,6 +165,7 @@ mod tests {
                 fields: None,
                 truncated: false,
                 invalid_utf8: false,
+                extra: None,
             })
             .collect()
     }
@@ -205,6 +219,36 @@ mod tests {
         assert_eq!(batch.events.len(), 2);
         assert_eq!(started.elapsed(), Duration::from_millis(50));
         drop(tx);
+    }
+
+    /// A caller that gives up waiting for `next` (a reload won a `select!`) loses nothing:
+    /// the lines already taken are in the next batch.
+    #[tokio::test(start_paused = true)]
+    async fn a_batch_interrupted_while_gathering_keeps_its_lines() {
+        let (tx, rx) = mpsc::channel(4);
+        let mut batcher = Batcher::new(rx, 100, Duration::from_secs(10));
+        let (ack, receipt) = track();
+        tx.send(Chunk {
+            events: events(3),
+            ack,
+        })
+        .await
+        .unwrap();
+        let interrupted = tokio::time::timeout(Duration::from_millis(10), batcher.next()).await;
+        assert!(interrupted.is_err(), "still gathering when interrupted");
+        tx.send(Chunk {
+            events: events(2),
+            ack: Ack::none(),
+        })
+        .await
+        .unwrap();
+        drop(tx);
+        let batch = batcher.next().await.unwrap();
+        assert_eq!(batch.events.len(), 5, "the first chunk's lines were kept");
+        for ack in batch.acks.chunks {
+            ack.delivered();
+        }
+        assert_eq!(receipt.state(), ChunkState::Delivered);
     }
 
     #[tokio::test]
