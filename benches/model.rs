@@ -108,6 +108,7 @@ fn event(message: String, source: &str, row: usize) -> Event {
         fields: None,
         truncated: false,
         invalid_utf8: false,
+        extra: None,
     }
 }
 

@@ -27,3 +27,7 @@ LOGSIEVE_TEST_KAFKA="$(KAFKA_BROKER_PORT="$KAFKA_PORT" ./scripts/kafka-broker.sh
 export LOGSIEVE_TEST_LLM_URL LOGSIEVE_TEST_KAFKA
 
 cargo test --release
+
+# deploy/ with real tools (podman, kubernetes-validate, systemd-analyze, promtool): a few
+# minutes the first time (installs, a debootstrap base image), cached afterwards.
+./scripts/deploy-test.sh

@@ -158,6 +158,7 @@ fn row_event(timestamp: &Arc<str>, source: &str, message: String, index: usize) 
         fields: None,
         truncated: false,
         invalid_utf8: false,
+        extra: None,
     }
 }
 

@@ -36,6 +36,8 @@ pub struct Event {
     pub origin: Origin,
     /// Other fields of a JSON input line, kept and passed through.
     pub fields: Option<Box<Map<String, Value>>>,
+    /// Fields its source adds to every record (`fields` in `[[sources]]`); shared, not copied.
+    pub extra: Option<Arc<Map<String, Value>>>,
     /// The line was longer than `max_line_bytes` and was cut there.
     pub truncated: bool,
     /// The line was not valid UTF-8; invalid bytes were replaced with U+FFFD.
@@ -112,15 +114,13 @@ impl Record {
         let e = &self.event;
         let v = &self.verdict;
         out.push(b'{');
+        // The line's own fields, then its source's (which win), then ours (which win over both).
+        let from_source = |key: &str| e.extra.as_ref().is_some_and(|x| x.contains_key(key));
         if let Some(fields) = &e.fields {
-            for (key, value) in fields.iter() {
-                if !OWN_KEYS.contains(&key.as_str()) {
-                    json_str(out, key);
-                    out.push(b':');
-                    serde_json::to_writer(&mut *out, value).expect("JSON values serialise");
-                    out.push(b',');
-                }
-            }
+            passed_through(out, fields, from_source);
+        }
+        if let Some(extra) = &e.extra {
+            passed_through(out, extra, |_| false);
         }
         field(out, b"\"timestamp\":", &e.timestamp);
         field(out, b"\"source\":", &e.source);
@@ -173,6 +173,18 @@ impl Record {
             out.extend_from_slice(b",\"invalid_utf8\":true");
         }
         out.push(b'}');
+    }
+}
+
+/// `"key":value,` for each field not among ours or `skip`.
+fn passed_through(out: &mut Vec<u8>, fields: &Map<String, Value>, skip: impl Fn(&str) -> bool) {
+    for (key, value) in fields.iter() {
+        if !OWN_KEYS.contains(&key.as_str()) && !skip(key) {
+            json_str(out, key);
+            out.push(b':');
+            serde_json::to_writer(&mut *out, value).expect("JSON values serialise");
+            out.push(b',');
+        }
     }
 }
 
@@ -291,7 +303,7 @@ pub fn json_array(records: &[Record]) -> Vec<u8> {
 }
 
 /// Keys a record writes itself; an input field of the same name gives way.
-const OWN_KEYS: &[&str] = &[
+pub const OWN_KEYS: &[&str] = &[
     "timestamp",
     "source",
     "message",
@@ -369,6 +381,7 @@ mod tests {
             fields: None,
             truncated: false,
             invalid_utf8: false,
+            extra: None,
         }
     }
 

@@ -13,9 +13,11 @@ pub mod kafka;
 pub mod metrics;
 pub mod pipeline;
 pub mod reference;
+pub mod reload;
 pub mod server;
 pub mod sinks;
 pub mod sources;
+pub mod systemd;
 pub mod tiers;
 #[cfg(feature = "model")]
 pub mod train;

@@ -87,8 +87,12 @@ fn main() -> ExitCode {
         Command::Run {
             config,
             exit_on_eof,
-        } => load(config).and_then(|plan| {
-            runtime()?.block_on(pipeline::run(plan, pipeline::RunOptions { exit_on_eof }))
+        } => load(config.clone()).and_then(|plan| {
+            let options = pipeline::RunOptions {
+                exit_on_eof,
+                config,
+            };
+            runtime()?.block_on(pipeline::run(plan, options))
         }),
         Command::Classify {
             config,

@@ -4,184 +4,320 @@
 //! so a slow sink slows the sources instead of growing memory. Lines handed to the LLM tier
 //! leave later, on their own, with a claim on their chunk: records can leave out of order
 //! (`[tiers.llm] ordered = true` keeps them in order at the LLM's pace).
+//!
+//! A config reload (SIGHUP, `POST /reload`; see `reload`) either swaps the tiers between two
+//! batches, or ends this run of the pipeline as a stop would and starts the next with the new
+//! config, in the same process: [`run`] loops over such runs ("generations").
 
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::ack::Ack;
 use crate::batch::{Batch, Batcher};
 use crate::config::Plan;
 use crate::health::Health;
 use crate::metrics::Registry;
+use crate::reload::{self, Prepared, ReloadRequest, Reloader};
 use crate::server;
 use crate::sinks::{self, Delivery, SinkBuild, SinkMetrics};
 use crate::sources::{Chunk, SourceBuild, SourceContext};
+use crate::systemd;
 use crate::tiers::{LateRecords, Tiers};
 
 /// Chunks waiting between the sources and the batcher.
 const SOURCE_QUEUE: usize = 16;
 /// Batches waiting for each sink.
 const SINK_QUEUE: usize = 4;
-/// How long a sink that cannot write may hold up shutdown.
+/// How long a sink that cannot write may hold up a stop (or a reload's drain).
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 pub struct RunOptions {
     /// Stop once every file was read to its end (like Fluent Bit's `exit_on_eof`).
     pub exit_on_eof: bool,
+    /// The `--config` given: what a reload reads again.
+    pub config: Option<PathBuf>,
 }
 
+/// How one generation of the pipeline ended.
+enum Ended {
+    /// Stopped (a signal, or the inputs ended).
+    Stopped,
+    /// A reload changed more than the tiers: run again with this plan.
+    Reload(Box<Plan>),
+}
+
+/// Runs the agent until it is stopped, reloading its config when asked.
 pub async fn run(plan: Plan, options: RunOptions) -> anyhow::Result<()> {
     let registry = Registry::default();
-    let tiers = Arc::new(Tiers::build(&plan.tiers, &registry)?);
-    let health = Arc::new(Health::default());
-    let shutdown = CancellationToken::new();
+    let reloader = Reloader::new(options.config.clone(), &registry);
+    // Process-wide: the first SIGTERM/SIGINT stops, a second (or the grace period) gives up.
+    let stop = CancellationToken::new();
     let give_up = CancellationToken::new();
-    let drained = CancellationToken::new();
-    for line in plan.describe() {
-        info!("{line}");
-    }
-    if let Some(warning) = plan.tiers.labels_nothing() {
-        warn!("{warning}");
-    }
-
-    // 1. Sinks, each behind its own bounded queue.
-    let sink_metrics = SinkMetrics::register(&registry);
-    let mut sink_queues = Vec::new();
-    let mut sink_tasks = Vec::new();
-    let sink_build = SinkBuild {
-        registry: &registry,
-        health: &health,
-        stop: &shutdown,
-    };
-    for sink in &plan.sinks {
-        let (tx, rx) = mpsc::channel::<Delivery>(SINK_QUEUE);
-        sink_queues.push(tx);
-        sink_tasks.push(tokio::spawn(sinks::drive(
-            sink.open(&sink_build)?,
-            rx,
-            give_up.clone(),
-            sink_metrics.clone(),
-            health.clone(),
-        )));
-    }
-
-    // 1b. Records the LLM answers after their batch left go to the same sinks.
-    let late_forwarder = tiers
-        .take_late()
-        .map(|late| tokio::spawn(forward_late_records(late, sink_queues.clone())));
-
-    // 2. The HTTP server: /metrics, /health, /ready, POST /classify. It serves through the
-    //    drain (`/health` says 503 meanwhile) and stops last.
-    let server_stop = CancellationToken::new();
-    let server = if plan.server.enabled {
-        let state = server::State {
-            registry: registry.clone(),
-            tiers: tiers.clone(),
-            health: health.clone(),
-            max_body_bytes: plan.server.max_body_bytes,
-            max_lines: plan.batch.max_lines,
-            classifying: Arc::new(tokio::sync::Semaphore::new(server::CLASSIFY_AT_ONCE)),
+    tokio::spawn(watch_signals(stop.clone(), give_up.clone()));
+    let (reload_tx, mut reload_rx) = mpsc::channel::<ReloadRequest>(4);
+    tokio::spawn(reload::forward_sighup(reload_tx.clone()));
+    systemd::spawn_watchdog();
+    let mut plan = plan;
+    loop {
+        let generation = Generation {
+            registry: &registry,
+            reloader: &reloader,
+            options: &options,
+            stop: &stop,
+            give_up: &give_up,
+            reload_tx: &reload_tx,
         };
-        Some(server::start(plan.server.address, state, server_stop.clone()).await?)
-    } else {
-        None
-    };
-
-    // 3. Sources, all feeding one bounded queue.
-    let (chunks_tx, chunks_rx) = mpsc::channel::<Chunk>(SOURCE_QUEUE);
-    let mut source_tasks = Vec::new();
-    let source_build = SourceBuild {
-        registry: &registry,
-        health: &health,
-        data_dir: &plan.data_dir,
-        exit_on_eof: options.exit_on_eof,
-    };
-    for source in &plan.sources {
-        let source = source.build(&source_build)?;
-        let name = source.name().to_string();
-        let ctx = SourceContext {
-            out: chunks_tx.clone(),
-            shutdown: shutdown.clone(),
-            drained: drained.clone(),
-        };
-        source_tasks.push((name, tokio::spawn(source.run(ctx))));
-    }
-    drop(chunks_tx);
-    health.ready.store(true, Ordering::Release);
-    tokio::spawn(watch_signals(
-        shutdown.clone(),
-        give_up.clone(),
-        health.clone(),
-    ));
-    info!(
-        config = %plan.origin,
-        sources = source_tasks.len(),
-        sinks = sink_queues.len(),
-        "logsieve running"
-    );
-
-    // 4. Batch → label → every sink, until the sources are done (or, with none, until a signal).
-    let batch_sizes = registry.histogram(
-        "logsieve_batch_size_lines",
-        "Lines per labelled batch.",
-        prometheus::exponential_buckets(1.0, 2.0, 14)?,
-    );
-    let mut batcher = Batcher::new(
-        chunks_rx,
-        plan.batch.max_lines,
-        Duration::from_millis(plan.batch.max_wait_ms),
-    );
-    while let Some(Batch { events, acks }) = batcher.next().await {
-        batch_sizes.observe(events.len() as f64);
-        let records = tiers.label_streaming(events, |i| acks.for_line(i)).await;
-        send_to_sinks(&sink_queues, Arc::new(records), acks.chunks).await;
-    }
-    if source_tasks.is_empty() {
-        shutdown.cancelled().await;
-    }
-    health.draining.store(true, Ordering::Release);
-    shutdown.cancel();
-
-    // 5. Drain: the LLM answers what it holds, sinks flush, then sources write their final
-    //    checkpoints. What could not be delivered is counted: the exit code says so.
-    let mut undelivered = tiers.drain(&give_up).await;
-    if let Some(forwarder) = late_forwarder {
-        forwarder.await?;
-    }
-    if let Some(summary) = tiers.summary() {
-        info!("{summary}");
-    }
-    drop(sink_queues);
-    for task in sink_tasks {
-        undelivered += task.await?;
-    }
-    drained.cancel();
-    let mut failed = None;
-    for (name, task) in source_tasks {
-        if let Err(e) = task.await? {
-            warn!(source = %name, "source stopped with an error: {e:#}");
-            failed.get_or_insert(e);
+        match generation.run(plan, &mut reload_rx).await? {
+            Ended::Reload(next) if !stop.is_cancelled() => plan = *next,
+            _ => {
+                info!("logsieve stopped");
+                return Ok(());
+            }
         }
     }
-    server_stop.cancel();
-    if let Some(server) = server {
-        server.await??;
-    }
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    if undelivered > 0 {
-        anyhow::bail!(
-            "stopped with {undelivered} records not delivered (a sink could not write them in time); their lines are read again after a restart"
+}
+
+/// What one run of the pipeline shares with the process.
+struct Generation<'a> {
+    registry: &'a Registry,
+    reloader: &'a Reloader,
+    options: &'a RunOptions,
+    stop: &'a CancellationToken,
+    give_up: &'a CancellationToken,
+    reload_tx: &'a mpsc::Sender<ReloadRequest>,
+}
+
+impl Generation<'_> {
+    async fn run(
+        &self,
+        plan: Plan,
+        reloads: &mut mpsc::Receiver<ReloadRequest>,
+    ) -> anyhow::Result<Ended> {
+        let registry = self.registry;
+        let tiers = Arc::new(ArcSwap::from_pointee(Tiers::build(&plan.tiers, registry)?));
+        let health = Arc::new(Health::default());
+        // Stops this run's sources: at a stop, or when a reload needs a new pipeline.
+        let shutdown = self.stop.child_token();
+        let give_up = self.give_up.child_token();
+        let drained = CancellationToken::new();
+        for line in plan.describe() {
+            info!("{line}");
+        }
+        if let Some(warning) = plan.tiers.labels_nothing() {
+            warn!("{warning}");
+        }
+
+        // 1. Sinks, each behind its own bounded queue.
+        let sink_metrics = SinkMetrics::register(registry);
+        let mut sink_queues = Vec::new();
+        let mut sink_tasks = Vec::new();
+        let sink_build = SinkBuild {
+            registry,
+            health: &health,
+            stop: &shutdown,
+        };
+        for sink in &plan.sinks {
+            let (tx, rx) = mpsc::channel::<Delivery>(SINK_QUEUE);
+            sink_queues.push(tx);
+            sink_tasks.push(tokio::spawn(sinks::drive(
+                sink.open(&sink_build)?,
+                rx,
+                give_up.clone(),
+                sink_metrics.clone(),
+                health.clone(),
+            )));
+        }
+
+        // 1b. Records the LLM answers after their batch left go to the same sinks; the tiers a
+        //     reload replaced are drained here too.
+        let mut late = JoinSet::new();
+        forward_late(&tiers.load(), &sink_queues, &mut late);
+
+        // 2. The HTTP server: /metrics, /health, /ready, POST /classify, POST /reload. It
+        //    serves through the drain (`/health` says 503 meanwhile) and stops last.
+        let server_stop = CancellationToken::new();
+        let server = if plan.server.enabled {
+            let state = server::State {
+                registry: registry.clone(),
+                tiers: tiers.clone(),
+                health: health.clone(),
+                max_body_bytes: plan.server.max_body_bytes,
+                max_lines: plan.batch.max_lines,
+                classifying: Arc::new(tokio::sync::Semaphore::new(server::CLASSIFY_AT_ONCE)),
+                reload: self.reload_tx.clone(),
+            };
+            Some(server::start(plan.server.address, state, server_stop.clone()).await?)
+        } else {
+            None
+        };
+
+        // 3. Sources, all feeding one bounded queue.
+        let (chunks_tx, chunks_rx) = mpsc::channel::<Chunk>(SOURCE_QUEUE);
+        let mut source_tasks = Vec::new();
+        let source_build = SourceBuild {
+            registry,
+            health: &health,
+            data_dir: &plan.data_dir,
+            exit_on_eof: self.options.exit_on_eof,
+        };
+        for source in &plan.sources {
+            let source = source.build(&source_build)?;
+            let name = source.name().to_string();
+            let ctx = SourceContext {
+                out: chunks_tx.clone(),
+                shutdown: shutdown.clone(),
+                drained: drained.clone(),
+            };
+            source_tasks.push((name, tokio::spawn(source.run(ctx))));
+        }
+        drop(chunks_tx);
+        health.ready.store(true, Ordering::Release);
+        // `/health` says 503 from the moment a stop (or a reload's restart) begins, even while
+        // the loop below waits on a sink.
+        tokio::spawn({
+            let (health, shutdown) = (health.clone(), shutdown.clone());
+            async move {
+                shutdown.cancelled().await;
+                health.draining.store(true, Ordering::Release);
+            }
+        });
+        systemd::ready();
+        info!(
+            config = %plan.origin,
+            sources = source_tasks.len(),
+            sinks = sink_queues.len(),
+            "logsieve running"
         );
+
+        // 4. Batch → label → every sink, until the sources are done (or, with none, until a
+        //    signal); between batches, reloads.
+        let batch_sizes = registry.histogram(
+            "logsieve_batch_size_lines",
+            "Lines per labelled batch.",
+            prometheus::exponential_buckets(1.0, 2.0, 14)?,
+        );
+        let mut batcher = Batcher::new(
+            chunks_rx,
+            plan.batch.max_lines,
+            Duration::from_millis(plan.batch.max_wait_ms),
+        );
+        let mut next_plan = None;
+        let mut plan = plan;
+        loop {
+            tokio::select! {
+                batch = batcher.next(), if !source_tasks.is_empty() => {
+                    let Some(Batch { events, acks }) = batch else { break };
+                    batch_sizes.observe(events.len() as f64);
+                    let current = tiers.load_full();
+                    let records = current.label_streaming(events, |i| acks.for_line(i)).await;
+                    send_to_sinks(&sink_queues, Arc::new(records), acks.chunks).await;
+                }
+                Some(request) = reloads.recv(), if next_plan.is_none() => {
+                    systemd::reloading();
+                    let answer = match self.reloader.prepare(&plan, registry) {
+                        Ok(Prepared::Tiers(new_tiers, new_plan)) => {
+                            let old = tiers.swap(Arc::new(*new_tiers));
+                            forward_late(&tiers.load(), &sink_queues, &mut late);
+                            let give_up = give_up.clone();
+                            late.spawn(async move { Some(old.drain(&give_up).await) });
+                            plan = *new_plan;
+                            systemd::ready();
+                            Ok("reloaded: the new tiers label from the next batch".to_string())
+                        }
+                        Ok(Prepared::Pipeline(new_plan)) => {
+                            next_plan = Some(new_plan);
+                            shutdown.cancel();
+                            Ok("reloaded: the pipeline drains and starts again with the new config".to_string())
+                        }
+                        Err(why) => {
+                            systemd::ready();
+                            Err(why)
+                        }
+                    };
+                    if let Some(reply) = request.reply {
+                        let _ = reply.send(answer);
+                    }
+                }
+                _ = shutdown.cancelled(), if source_tasks.is_empty() => break,
+            }
+        }
+        health.draining.store(true, Ordering::Release);
+        if next_plan.is_none() || self.stop.is_cancelled() {
+            systemd::stopping();
+        }
+        shutdown.cancel();
+        if next_plan.is_some() {
+            // A reload's drain gives up after the grace period, as a stop's does.
+            let give_up = give_up.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+                give_up.cancel();
+            });
+        }
+
+        // 5. Drain: the LLM answers what it holds, sinks flush, then sources write their final
+        //    checkpoints. What could not be delivered is counted: the exit code says so.
+        let mut undelivered = tiers.load().drain(&give_up).await;
+        while let Some(done) = late.join_next().await {
+            if let Ok(Some(n)) = done {
+                undelivered += n;
+            }
+        }
+        if let Some(summary) = tiers.load().summary() {
+            info!("{summary}");
+        }
+        drop(sink_queues);
+        for task in sink_tasks {
+            undelivered += task.await?;
+        }
+        drained.cancel();
+        let mut failed = None;
+        for (name, task) in source_tasks {
+            if let Err(e) = task.await? {
+                warn!(source = %name, "source stopped with an error: {e:#}");
+                failed.get_or_insert(e);
+            }
+        }
+        server_stop.cancel();
+        if let Some(server) = server {
+            server.await??;
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if undelivered > 0 {
+            anyhow::bail!(
+                "stopped with {undelivered} records not delivered (a sink could not write them in time); their lines are read again after a restart"
+            );
+        }
+        Ok(match next_plan {
+            Some(plan) => Ended::Reload(plan),
+            None => Ended::Stopped,
+        })
     }
-    info!("logsieve stopped");
-    Ok(())
+}
+
+/// Forwards the records `tiers`' LLM answers after their batch left, until it is drained.
+fn forward_late(
+    tiers: &Tiers,
+    sink_queues: &[mpsc::Sender<Delivery>],
+    tasks: &mut JoinSet<Option<usize>>,
+) {
+    if let Some(late) = tiers.take_late() {
+        let queues = sink_queues.to_vec();
+        tasks.spawn(async move {
+            forward_late_records(late, queues).await;
+            None
+        });
+    }
 }
 
 /// Hands one batch's records to every sink, each with its own claims on the chunks; then
@@ -213,26 +349,21 @@ async fn forward_late_records(mut late: LateRecords, sink_queues: Vec<mpsc::Send
 }
 
 /// First SIGTERM/SIGINT: drain and stop. Second, or after the grace period: sinks give up.
-async fn watch_signals(
-    shutdown: CancellationToken,
-    give_up: CancellationToken,
-    health: Arc<Health>,
-) {
+async fn watch_signals(stop: CancellationToken, give_up: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) else {
-        warn!("cannot install signal handlers");
+        error!("cannot install signal handlers");
         return;
     };
     tokio::select! {
         _ = term.recv() => info!("SIGTERM: draining"),
         _ = int.recv() => info!("SIGINT: draining"),
-        _ = shutdown.cancelled() => {}
+        _ = stop.cancelled() => {}
     }
-    health.draining.store(true, Ordering::Release);
-    shutdown.cancel();
+    stop.cancel();
     tokio::select! {
         _ = term.recv() => warn!("second signal: giving up on undelivered records"),
         _ = int.recv() => warn!("second signal: giving up on undelivered records"),

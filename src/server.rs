@@ -3,6 +3,7 @@
 //! `file`, or a raw `text/csv` body) comes back as CSV with `target_label` and `tier` added; a
 //! JSON array of `{source, log_message}` comes back as JSON records. Bodies are bounded
 //! (`server.max_body_bytes`, 413 past it); it listens on 127.0.0.1 unless configured otherwise.
+//! `POST /reload` reads the config again, as SIGHUP does.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -107,12 +108,15 @@ impl ServerPlan {
 #[derive(Clone)]
 pub struct State {
     pub registry: Registry,
-    pub tiers: Arc<Tiers>,
+    /// The tiers in force (a reload may swap them).
+    pub tiers: Arc<arc_swap::ArcSwap<Tiers>>,
     pub health: Arc<Health>,
     pub max_body_bytes: usize,
     pub max_lines: usize,
     /// Turns for `POST /classify` ([`CLASSIFY_AT_ONCE`]).
     pub classifying: Arc<tokio::sync::Semaphore>,
+    /// Where `POST /reload` asks for a config reload.
+    pub reload: tokio::sync::mpsc::Sender<crate::reload::ReloadRequest>,
 }
 
 /// How long a client may take to send a request's headers: one that trickles them is cut off.
@@ -140,6 +144,7 @@ pub async fn start(
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/classify", post(classify_upload))
+        .route("/reload", post(reload))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state);
     Ok(tokio::spawn(serve(listener, app, stop)))
@@ -208,6 +213,21 @@ async fn ready(axum::extract::State(state): axum::extract::State<State>) -> Resp
     }
 }
 
+/// Reads the config again (as SIGHUP does) and says what came of it: 200 and what changed, or
+/// 400 and the problems (the config in force stays).
+async fn reload(axum::extract::State(state): axum::extract::State<State>) -> Response {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let request = crate::reload::ReloadRequest { reply: Some(reply) };
+    if state.reload.send(request).await.is_err() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
+    }
+    match answer.await {
+        Ok(Ok(what)) => (StatusCode::OK, format!("{what}\n")).into_response(),
+        Ok(Err(why)) => (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response(),
+    }
+}
+
 fn bad_request(message: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, format!("{}\n", message.into())).into_response()
 }
@@ -266,8 +286,12 @@ async fn classify_upload(
                 ))
             }
         };
-        let records =
-            classify::label_all(&state.tiers, classify::json_events(rows), state.max_lines).await;
+        let records = classify::label_all(
+            &state.tiers.load_full(),
+            classify::json_events(rows),
+            state.max_lines,
+        )
+        .await;
         return (
             [(header::CONTENT_TYPE, "application/json")],
             crate::event::json_array(&records),
@@ -296,7 +320,8 @@ async fn classify_upload(
         Ok(t) => t,
         Err(problem) => return bad_request(problem),
     };
-    let records = classify::label_all(&state.tiers, table.events(), state.max_lines).await;
+    let records =
+        classify::label_all(&state.tiers.load_full(), table.events(), state.max_lines).await;
     (
         [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
         table.write(&records),

@@ -98,6 +98,7 @@ impl Chain {
                 fields: None,
                 truncated: false,
                 invalid_utf8: false,
+                extra: None,
             })
             .collect();
         self.runtime.block_on(self.tiers.label(events))

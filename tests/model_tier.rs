@@ -142,6 +142,7 @@ fn event(message: &str) -> Event {
         fields: None,
         truncated: false,
         invalid_utf8: false,
+        extra: None,
     }
 }
 

@@ -13,6 +13,7 @@
 //! each table is deserialized straight from the parsed document, which still knows where each
 //! key and value is ([`Section`]).
 
+mod interpolate;
 mod section;
 
 use std::path::{Path, PathBuf};
@@ -71,6 +72,9 @@ fn default_labels() -> Vec<String> {
 pub struct Plan {
     /// The config file, or `<built-in config/logsieve.toml>`.
     pub origin: String,
+    /// Everything but the tiers, as a canonical text: two plans with the same key differ in
+    /// their tiers only (a reload then swaps the tiers and leaves the pipeline running).
+    pub pipeline_key: String,
     pub data_dir: PathBuf,
     pub labels: Labels,
     pub server: ServerPlan,
@@ -160,6 +164,7 @@ fn plan(file: &ConfigFile, rules_at: &RulesAt) -> Result<Plan, ConfigErrors> {
         return Err(errs);
     };
     apply_env(&mut top, &mut errs);
+    let key = pipeline_key(&root, &top);
     let labels = Labels::new(&top.labels);
     let server = top.server.plan(&root.table("server"), &mut errs);
     top.batch.check(&root.table("batch"), &mut errs);
@@ -173,6 +178,7 @@ fn plan(file: &ConfigFile, rules_at: &RulesAt) -> Result<Plan, ConfigErrors> {
     match (server, tiers) {
         (Some(server), Some(tiers)) if errs.0.is_empty() => Ok(Plan {
             origin: file.name().to_string(),
+            pipeline_key: key,
             data_dir: top.data_dir,
             labels,
             server,
@@ -183,6 +189,20 @@ fn plan(file: &ConfigFile, rules_at: &RulesAt) -> Result<Plan, ConfigErrors> {
         }),
         _ => Err(errs),
     }
+}
+
+/// The file without `[tiers]` and `labels`, canonically, with what the environment overrides.
+fn pipeline_key(root: &Section, top: &TopLevel) -> String {
+    let rest = root
+        .parse_without::<toml::Value>(&["tiers", "labels"], &mut ConfigErrors::default())
+        .map(|v| v.to_string())
+        .unwrap_or_default();
+    format!(
+        "{rest}\ndata_dir={:?} server={:?} kafka={:?}",
+        top.data_dir,
+        top.server.address,
+        std::env::var("LOGSIEVE_KAFKA_BOOTSTRAP_SERVERS").ok()
+    )
 }
 
 /// `LOGSIEVE_DATA_DIR`, `LOGSIEVE_SERVER_ADDRESS` and `LOGSIEVE_LLM_<KEY>` win over the file.

@@ -17,8 +17,10 @@ pub struct ConfigFile {
 }
 
 impl ConfigFile {
-    /// Parses TOML text; `name` is how errors name the file.
+    /// Parses TOML text, its `${VAR}`s replaced from the environment first (see
+    /// `interpolate`); `name` is how errors name the file.
     pub fn parse(name: String, text: String) -> Result<ConfigFile, ConfigErrors> {
+        let text = super::interpolate::interpolate(&text, &name, |var| std::env::var(var).ok())?;
         match ImDocument::parse(text.clone()) {
             Ok(doc) => Ok(ConfigFile { name, doc }),
             Err(e) => {

@@ -141,6 +141,11 @@ pub struct SourceCommon {
     /// JSON lines: a string field that overrides `name` as the record's `source`.
     #[serde(default = "default_source_field")]
     pub source_field: String,
+    /// Fields added to every record of this source, e.g. `{ pod = "${POD_NAME}" }` (the
+    /// Kubernetes downward API, a host's name). They win over a JSON line's own fields of the
+    /// same name.
+    #[serde(default)]
+    pub fields: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 fn default_max_line_bytes() -> usize {
@@ -157,6 +162,17 @@ fn default_source_field() -> String {
 
 impl SourceCommon {
     fn check(&self, at: &Section, errs: &mut ConfigErrors) {
+        if let Some(own) = self
+            .fields
+            .keys()
+            .find(|k| crate::event::OWN_KEYS.contains(&k.as_str()))
+        {
+            errs.add(
+                at.key("fields"),
+                format!("`{own}` is a field every record has already"),
+                "give it another name",
+            );
+        }
         if self.max_line_bytes < 16 {
             errs.add(
                 at.key("max_line_bytes"),
@@ -238,6 +254,7 @@ pub struct LineDecoder {
     json: bool,
     message_field: String,
     source_field: String,
+    extra: Option<Arc<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl LineDecoder {
@@ -247,6 +264,15 @@ impl LineDecoder {
             json: common.format == LineFormat::Auto,
             message_field: common.message_field.clone(),
             source_field: common.source_field.clone(),
+            extra: (!common.fields.is_empty()).then(|| {
+                Arc::new(
+                    common
+                        .fields
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
+                )
+            }),
         }
     }
 
@@ -277,6 +303,7 @@ impl LineDecoder {
             message: decoded.message,
             origin,
             fields: decoded.fields,
+            extra: self.extra.clone(),
             truncated: line.truncated,
             invalid_utf8: line.invalid_utf8,
         }

@@ -314,6 +314,7 @@ mod tests {
             fields: None,
             truncated: false,
             invalid_utf8: false,
+            extra: None,
         };
         let mut batch = vec![
             Pending::new(event("Backup completed successfully.")),

@@ -98,6 +98,7 @@ mod tests {
                 fields: None,
                 truncated: false,
                 invalid_utf8: false,
+                extra: None,
             },
             verdict: Verdict {
                 label: Arc::from(label),

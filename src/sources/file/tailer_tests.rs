@@ -34,6 +34,7 @@ impl Harness {
                 format: LineFormat::Text,
                 message_field: "message".into(),
                 source_field: "source".into(),
+                fields: Default::default(),
             },
             read_from: ReadFrom::Beginning,
             rotate_wait: Duration::from_millis(0),

@@ -210,6 +210,7 @@ mod tests {
                     fields: None,
                     truncated: false,
                     invalid_utf8: false,
+                    extra: None,
                 })
             })
             .collect()
