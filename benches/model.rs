@@ -100,16 +100,13 @@ fn tiers(capacity: usize) -> Tiers {
 }
 
 fn event(message: String, source: &str, row: usize) -> Event {
-    Event {
-        timestamp: Arc::from("2026-01-01T00:00:00.000Z"),
-        source: Arc::from(source),
+    let origin = Origin::Row { row: row as u64 };
+    Event::plain(
+        Arc::from("2026-01-01T00:00:00.000Z"),
+        source,
         message,
-        origin: Origin::Row { row: row as u64 },
-        fields: None,
-        truncated: false,
-        invalid_utf8: false,
-        extra: None,
-    }
+        origin,
+    )
 }
 
 async fn label_rate(tiers: &Tiers, events: Vec<Event>) -> f64 {

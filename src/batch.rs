@@ -157,15 +157,9 @@ mod tests {
 
     fn events(n: usize) -> Vec<Event> {
         (0..n)
-            .map(|i| Event {
-                timestamp: Arc::from("t"),
-                source: Arc::from("s"),
-                message: format!("line {i}"),
-                origin: Origin::Row { row: i as u64 },
-                fields: None,
-                truncated: false,
-                invalid_utf8: false,
-                extra: None,
+            .map(|i| {
+                let origin = Origin::Row { row: i as u64 };
+                Event::plain(Arc::from("t"), "s", format!("line {i}"), origin)
             })
             .collect()
     }

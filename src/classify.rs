@@ -148,18 +148,8 @@ impl CsvTable {
 }
 
 fn row_event(timestamp: &Arc<str>, source: &str, message: String, index: usize) -> Event {
-    Event {
-        timestamp: timestamp.clone(),
-        source: Arc::from(source),
-        message,
-        origin: Origin::Row {
-            row: index as u64 + 1,
-        },
-        fields: None,
-        truncated: false,
-        invalid_utf8: false,
-        extra: None,
-    }
+    let row = index as u64 + 1;
+    Event::plain(timestamp.clone(), source, message, Origin::Row { row })
 }
 
 /// `{source, log_message}` pairs, as `POST /classify` takes them in JSON.

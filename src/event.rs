@@ -44,6 +44,23 @@ pub struct Event {
     pub invalid_utf8: bool,
 }
 
+impl Event {
+    /// A line with nothing but its text and where it came from: no passed-through fields, not
+    /// cut, valid UTF-8. Sources that know more set the rest themselves.
+    pub fn plain(timestamp: Arc<str>, source: &str, message: String, origin: Origin) -> Event {
+        Event {
+            timestamp,
+            source: Arc::from(source),
+            message,
+            origin,
+            fields: None,
+            extra: None,
+            truncated: false,
+            invalid_utf8: false,
+        }
+    }
+}
+
 /// Which tier decided a line's label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TierName {
@@ -370,19 +387,16 @@ mod tests {
     use super::*;
 
     fn event(message: &str) -> Event {
-        Event {
-            timestamp: Arc::from("2026-01-01T00:00:00.000Z"),
-            source: Arc::from("app"),
-            message: message.to_string(),
-            origin: Origin::File {
-                path: Arc::from("/var/log/app.log"),
-                offset: 42,
-            },
-            fields: None,
-            truncated: false,
-            invalid_utf8: false,
-            extra: None,
-        }
+        let origin = Origin::File {
+            path: Arc::from("/var/log/app.log"),
+            offset: 42,
+        };
+        Event::plain(
+            Arc::from("2026-01-01T00:00:00.000Z"),
+            "app",
+            message.to_string(),
+            origin,
+        )
     }
 
     fn to_value(record: &Record) -> Value {

@@ -90,15 +90,10 @@ impl Chain {
         let events = lines
             .iter()
             .enumerate()
-            .map(|(i, (source, message))| Event {
-                timestamp: Arc::from("2026-11-25T00:00:00Z"),
-                source: Arc::from(*source),
-                message: message.to_string(),
-                origin: Origin::Row { row: i as u64 + 1 },
-                fields: None,
-                truncated: false,
-                invalid_utf8: false,
-                extra: None,
+            .map(|(i, (source, message))| {
+                let origin = Origin::Row { row: i as u64 + 1 };
+                let timestamp = Arc::from("2026-11-25T00:00:00Z");
+                Event::plain(timestamp, source, message.to_string(), origin)
             })
             .collect();
         self.runtime.block_on(self.tiers.label(events))

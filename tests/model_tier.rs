@@ -134,16 +134,13 @@ fn tiers_with(threshold: f32) -> logsieve::tiers::Tiers {
 }
 
 fn event(message: &str) -> Event {
-    Event {
-        timestamp: Arc::from("2026-01-01T00:00:00.000Z"),
-        source: Arc::from("test"),
-        message: message.to_string(),
-        origin: Origin::Row { row: 1 },
-        fields: None,
-        truncated: false,
-        invalid_utf8: false,
-        extra: None,
-    }
+    let origin = Origin::Row { row: 1 };
+    Event::plain(
+        Arc::from("2026-01-01T00:00:00.000Z"),
+        "test",
+        message.to_string(),
+        origin,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -306,15 +306,9 @@ mod tests {
     #[tokio::test]
     async fn routed_and_decided_lines_are_left_alone() {
         let tier = seed_tier();
-        let event = |m: &str| crate::event::Event {
-            timestamp: Arc::from("t"),
-            source: Arc::from("s"),
-            message: m.into(),
-            origin: crate::event::Origin::Row { row: 1 },
-            fields: None,
-            truncated: false,
-            invalid_utf8: false,
-            extra: None,
+        let event = |m: &str| {
+            let origin = crate::event::Origin::Row { row: 1 };
+            crate::event::Event::plain(Arc::from("t"), "s", m.into(), origin)
         };
         let mut batch = vec![
             Pending::new(event("Backup completed successfully.")),

@@ -90,16 +90,12 @@ mod tests {
 
     fn record(label: &str, source: &str) -> Record {
         Record {
-            event: Event {
-                timestamp: Arc::from("2026-11-27T00:00:00.000Z"),
-                source: Arc::from(source),
-                message: "m".into(),
-                origin: Origin::Row { row: 1 },
-                fields: None,
-                truncated: false,
-                invalid_utf8: false,
-                extra: None,
-            },
+            event: Event::plain(
+                Arc::from("2026-11-27T00:00:00.000Z"),
+                source,
+                "m".into(),
+                Origin::Row { row: 1 },
+            ),
             verdict: Verdict {
                 label: Arc::from(label),
                 tier: TierName::Regex,

@@ -202,16 +202,8 @@ mod tests {
         messages
             .iter()
             .map(|m| {
-                Pending::new(Event {
-                    timestamp: Arc::from("t"),
-                    source: Arc::from("s"),
-                    message: m.to_string(),
-                    origin: Origin::Row { row: 1 },
-                    fields: None,
-                    truncated: false,
-                    invalid_utf8: false,
-                    extra: None,
-                })
+                let origin = Origin::Row { row: 1 };
+                Pending::new(Event::plain(Arc::from("t"), "s", m.to_string(), origin))
             })
             .collect()
     }
