@@ -257,13 +257,7 @@ rules = {rules}
     }
 
     fn peak_rss_mib(&self) -> f64 {
-        let status =
-            fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map_or(0.0, |kib| kib / 1024.0)
+        proc_memory_kib(self.child.id(), "VmHWM").map_or(0.0, |kib| kib as f64 / 1024.0)
     }
 
     fn stop(mut self) {

@@ -294,13 +294,6 @@ impl Follower {
     }
 }
 
-/// Peak resident memory of a running process so far (`VmHWM`), in KiB.
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
-    line.trim().trim_end_matches("kB").trim().parse().ok()
-}
-
 struct Throughput {
     rate: f64,
     requests: usize,
@@ -335,7 +328,7 @@ fn throughput(work: &Path, input: &Path, llm: Option<&ScriptedLlm>, cache: bool)
     let mut child = agent(&config, &dir, true);
     let (mut other_done, mut rss_kib) = (None, 0);
     while child.try_wait().expect("try_wait").is_none() {
-        rss_kib = peak_rss_kib(child.id()).unwrap_or(rss_kib);
+        rss_kib = proc_memory_kib(child.id(), "VmHWM").unwrap_or(rss_kib);
         follower.poll();
         if other_done.is_none() && follower.others == expected_other {
             other_done = follower.records.last().map(|s| s.at);
@@ -384,13 +377,6 @@ impl Latency {
             self.requests
         );
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// Appends `rate` lines/s for `seconds` while the agent follows the file; per record, the time

@@ -119,7 +119,7 @@ fn main() {
         follower.poll(&mut minute_latencies);
         let now = started.elapsed();
         if now >= next_sample {
-            let rss_mib = rss_mib(pid);
+            let rss_mib = proc_memory_kib(pid, "VmRSS").map_or(0.0, |kib| kib as f64 / 1024.0);
             peak = peak.max(rss_mib);
             writeln!(rss, "{},{rss_mib:.1}", now.as_secs()).unwrap();
             rss.flush().unwrap();
@@ -173,22 +173,6 @@ fn report_minute(now: Duration, latencies: &mut Vec<f64>, rss_mib: f64, seen: us
         percentile(latencies, 0.99)
     );
     latencies.clear();
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// Writes `rate` lines/s into `logs/app.log` for `length`, renaming it to `app.log.<n>` (out

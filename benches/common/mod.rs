@@ -42,6 +42,24 @@ pub fn wait_with_rusage(child: Child) -> (ExitStatus, u64) {
     (ExitStatus::from_raw(status), peak_rss_kib)
 }
 
+/// A memory figure of a running process from `/proc/<pid>/status`, in KiB: `VmRSS` (resident
+/// now) or `VmHWM` (peak so far). `None` once the process is gone.
+pub fn proc_memory_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let value = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?;
+    value.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// The nearest-rank `p` quantile (0 to 1) of values sorted ascending; NaN when there are none.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
 /// A path as a TOML basic string (Rust's escapes for `"` and `\` are TOML's too).
 pub fn toml_path(path: &Path) -> String {
     format!("{:?}", path.display().to_string())
