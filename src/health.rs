@@ -8,27 +8,40 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tokio_util::sync::CancellationToken;
+
 /// How long one sink write may take before the agent stops counting as ready.
 pub const SINK_STALL: Duration = Duration::from_secs(60);
 
-#[derive(Default)]
 pub struct Health {
     pub ready: AtomicBool,
-    pub draining: AtomicBool,
+    /// Cancelled when the pipeline starts to drain (a stop, the inputs' end, a reload).
+    draining: CancellationToken,
     /// Start-up checks not passed yet (a Kafka broker that did not answer); `/ready` is 503
     /// until there are none.
     pending_checks: AtomicUsize,
-    /// Per sink with trouble: failing since, or writing since (a write under way).
+    /// Per sink with trouble: its writes fail, or one has hung since `SINK_STALL` ago.
     sinks: Mutex<HashMap<String, SinkState>>,
 }
 
 #[derive(Debug, Clone, Copy)]
 enum SinkState {
-    Writing(Instant),
+    /// A write under way since this moment has not finished for [`SINK_STALL`].
+    Stalled(Instant),
     Failing,
 }
 
 impl Health {
+    /// Draining from when `draining` is cancelled.
+    pub fn new(draining: CancellationToken) -> Health {
+        Health {
+            ready: AtomicBool::new(false),
+            draining,
+            pending_checks: AtomicUsize::new(0),
+            sinks: Mutex::default(),
+        }
+    }
+
     /// Registers a start-up check; `/ready` stays 503 until it is dropped (passed).
     pub fn check(self: &Arc<Self>) -> PendingCheck {
         self.pending_checks.fetch_add(1, Ordering::AcqRel);
@@ -54,25 +67,24 @@ impl Health {
     }
 
     pub fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire)
+        self.draining.is_cancelled()
     }
 
     /// Why some sink keeps the agent from being ready, if one does.
     pub fn sink_trouble(&self) -> Option<String> {
         let sinks = self.sinks.lock().unwrap_or_else(|p| p.into_inner());
-        sinks.iter().find_map(|(name, state)| match state {
-            SinkState::Failing => Some(format!("sink {name} cannot write")),
-            SinkState::Writing(since) if since.elapsed() >= SINK_STALL => Some(format!(
+        sinks.iter().next().map(|(name, state)| match state {
+            SinkState::Failing => format!("sink {name} cannot write"),
+            SinkState::Stalled(since) => format!(
                 "sink {name} has not finished a write for {} s",
                 since.elapsed().as_secs()
-            )),
-            SinkState::Writing(_) => None,
+            ),
         })
     }
 
-    /// A sink starts a write.
-    pub fn sink_writing(&self, sink: &str) {
-        self.set_sink(sink, Some(SinkState::Writing(Instant::now())));
+    /// A sink's write, under way since `since`, has not finished for [`SINK_STALL`].
+    pub fn sink_stalled(&self, sink: &str, since: Instant) {
+        self.set_sink(sink, Some(SinkState::Stalled(since)));
     }
 
     /// A sink's write failed; it will retry.
@@ -91,7 +103,7 @@ impl Health {
             Some(s) => {
                 // A retry after a failure is still a failing sink until it succeeds.
                 let failing = matches!(sinks.get(sink), Some(SinkState::Failing));
-                if !(failing && matches!(s, SinkState::Writing(_))) {
+                if !(failing && matches!(s, SinkState::Stalled(_))) {
                     sinks.insert(sink.to_string(), s);
                 }
             }
@@ -117,18 +129,26 @@ mod tests {
 
     #[test]
     fn a_failing_sink_is_not_ready_until_a_write_goes_through() {
-        let health = Health::default();
+        let health = Health::new(CancellationToken::new());
         health.ready.store(true, Ordering::Release);
         assert!(health.is_ready());
-        health.sink_writing("file");
-        assert!(health.is_ready(), "a write under way is normal");
         health.sink_failing("file");
-        health.sink_writing("file");
+        health.sink_stalled("file", Instant::now() - SINK_STALL);
         assert!(
             !health.is_ready(),
             "the retry of a failed write is still failing"
         );
         assert_eq!(health.sink_trouble().unwrap(), "sink file cannot write");
+        health.sink_wrote("file");
+        assert!(health.is_ready());
+        health.sink_stalled("file", Instant::now() - SINK_STALL);
+        assert_eq!(
+            health.sink_trouble().unwrap(),
+            format!(
+                "sink file has not finished a write for {} s",
+                SINK_STALL.as_secs()
+            )
+        );
         health.sink_wrote("file");
         assert!(health.is_ready());
     }

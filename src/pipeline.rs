@@ -58,7 +58,7 @@ enum Ended {
 pub async fn run(plan: Plan, options: RunOptions) -> anyhow::Result<()> {
     let registry = Registry::default();
     let reloader = Reloader::new(options.config.clone(), &registry);
-    // Process-wide: the first SIGTERM/SIGINT stops, a second (or the grace period) gives up.
+    // Process-wide: the first SIGTERM/SIGINT stops, a second gives up (see `watch_signals`).
     let stop = CancellationToken::new();
     let give_up = CancellationToken::new();
     tokio::spawn(watch_signals(stop.clone(), give_up.clone()));
@@ -103,9 +103,11 @@ impl Generation<'_> {
     ) -> anyhow::Result<Ended> {
         let registry = self.registry;
         let tiers = Arc::new(ArcSwap::from_pointee(Tiers::build(&plan.tiers, registry)?));
-        let health = Arc::new(Health::default());
-        // Stops this run's sources: at a stop, or when a reload needs a new pipeline.
+        // Stops this run's sources: at a stop, at the inputs' end, or when a reload needs a new
+        // pipeline. `/health` says 503 ("draining") from then on, even while a sink holds up the
+        // drain.
         let shutdown = self.stop.child_token();
+        let health = Arc::new(Health::new(shutdown.clone()));
         let give_up = self.give_up.child_token();
         let drained = CancellationToken::new();
         for line in plan.describe() {
@@ -180,13 +182,14 @@ impl Generation<'_> {
         }
         drop(chunks_tx);
         health.ready.store(true, Ordering::Release);
-        // `/health` says 503 from the moment a stop (or a reload's restart) begins, even while
-        // the loop below waits on a sink.
+        // However this run ends (a stop, the inputs' end, a reload), a sink that cannot write
+        // holds up its drain for the grace period at most.
         tokio::spawn({
-            let (health, shutdown) = (health.clone(), shutdown.clone());
+            let (shutdown, give_up) = (shutdown.clone(), give_up.clone());
             async move {
                 shutdown.cancelled().await;
-                health.draining.store(true, Ordering::Release);
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+                give_up.cancel();
             }
         });
         systemd::ready();
@@ -249,19 +252,10 @@ impl Generation<'_> {
                 _ = shutdown.cancelled(), if source_tasks.is_empty() => break,
             }
         }
-        health.draining.store(true, Ordering::Release);
         if next_plan.is_none() || self.stop.is_cancelled() {
             systemd::stopping();
         }
         shutdown.cancel();
-        if next_plan.is_some() {
-            // A reload's drain gives up after the grace period, as a stop's does.
-            let give_up = give_up.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-                give_up.cancel();
-            });
-        }
 
         // 5. Drain: the LLM answers what it holds, sinks flush, then sources write their final
         //    checkpoints. What could not be delivered is counted: the exit code says so.
@@ -348,7 +342,8 @@ async fn forward_late_records(mut late: LateRecords, sink_queues: Vec<mpsc::Send
     }
 }
 
-/// First SIGTERM/SIGINT: drain and stop. Second, or after the grace period: sinks give up.
+/// First SIGTERM/SIGINT: drain and stop (the drain gives up by itself after the grace period).
+/// Second: sinks give up at once.
 async fn watch_signals(stop: CancellationToken, give_up: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut term), Ok(mut int)) = (
@@ -361,13 +356,12 @@ async fn watch_signals(stop: CancellationToken, give_up: CancellationToken) {
     tokio::select! {
         _ = term.recv() => info!("SIGTERM: draining"),
         _ = int.recv() => info!("SIGINT: draining"),
-        _ = stop.cancelled() => {}
     }
     stop.cancel();
     tokio::select! {
-        _ = term.recv() => warn!("second signal: giving up on undelivered records"),
-        _ = int.recv() => warn!("second signal: giving up on undelivered records"),
-        _ = tokio::time::sleep(SHUTDOWN_GRACE) => {}
+        _ = term.recv() => {}
+        _ = int.recv() => {}
     }
+    warn!("second signal: giving up on undelivered records");
     give_up.cancel();
 }

@@ -373,3 +373,26 @@ fn a_failing_sink_holds_the_checkpoint_back_and_counts_errors() {
         "still unacknowledged after shutdown"
     );
 }
+
+/// `--exit-on-eof` with a sink that cannot write: the end of the input starts the same drain a
+/// signal does, and that drain gives up after the grace period (30 s) instead of waiting
+/// forever; the exit code says records were not delivered, the checkpoint did not move.
+#[test]
+fn a_failing_sink_holds_the_end_of_input_for_the_grace_period_at_most() {
+    let setup = Setup::new();
+    fs::write(setup.path("app.log"), "one\ntwo\n").unwrap();
+    let config = setup.write_config("app.log", "");
+    let text = fs::read_to_string(&config)
+        .unwrap()
+        .replace(&setup.out().display().to_string(), "/dev/full");
+    fs::write(&config, text).unwrap();
+    let started = std::time::Instant::now();
+    let (status, stderr) = setup.run_to_end();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("2 records not delivered"), "{stderr}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(30),
+        "gave up only after the grace period"
+    );
+    assert_eq!(setup.checkpoint_offsets()[0].1, 0, "nothing acknowledged");
+}

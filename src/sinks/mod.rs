@@ -15,7 +15,7 @@ pub mod kafka;
 pub mod stdout;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use prometheus::{IntCounterVec, IntGaugeVec};
@@ -96,8 +96,7 @@ pub async fn drive(
     while let Some(delivery) = deliveries.recv().await {
         let mut backoff = FIRST_BACKOFF;
         loop {
-            health.sink_writing(&name);
-            match write_watched(sink.as_mut(), &delivery.records, &name, &up).await {
+            match write_watched(sink.as_mut(), &delivery.records, &name, &up, &health).await {
                 Ok(bytes) => {
                     health.sink_wrote(&name);
                     up.set(1);
@@ -138,14 +137,17 @@ pub async fn drive(
     0
 }
 
-/// One write; if it has not finished after [`SINK_STALL`], that is said (and `up` is 0) while
-/// it goes on waiting: a reader that stopped reading, a broker that stopped answering.
+/// One write; if it has not finished after [`SINK_STALL`], that is said (`up` is 0, `/ready`
+/// is 503) while it goes on waiting: a reader that stopped reading, a broker that stopped
+/// answering.
 async fn write_watched(
     sink: &mut dyn Sink,
     records: &[Record],
     name: &str,
     up: &prometheus::IntGauge,
+    health: &Health,
 ) -> std::io::Result<u64> {
+    let started = Instant::now();
     let write = sink.write(records);
     tokio::pin!(write);
     tokio::select! {
@@ -153,6 +155,7 @@ async fn write_watched(
         _ = tokio::time::sleep(SINK_STALL) => {}
     }
     up.set(0);
+    health.sink_stalled(name, started);
     warn!(sink = %name, "a write has not finished for {} s (a reader that stopped reading?); the sources wait, /ready is 503", SINK_STALL.as_secs());
     let result = write.await;
     info!(sink = %name, "the hung write finished");
