@@ -129,7 +129,9 @@ pub fn claim(
 /// Takes identity `id` for `file`, reading from `offset`.
 fn resume(checkpoints: &mut Checkpoints, id: u64, file: Seen<'_>, offset: u64) -> Claim {
     let identity = checkpoints.get_mut(id).expect("claimed identity");
-    if identity.read != offset || identity.watermark.delivered() != offset {
+    // Reading on from where it stopped keeps the chunks still in flight (a file closed for
+    // room and opened again): the checkpoint must not pass them before they are delivered.
+    if identity.read != offset {
         identity.watermark = Watermark::new(offset);
     }
     identity.read = offset;

@@ -60,15 +60,39 @@ impl Harness {
 
     /// A glob pass and one read turn; the messages read, in order.
     fn turn(&mut self) -> Vec<String> {
+        let mut in_flight = Vec::new();
+        let messages = self.turn_in_flight(&mut in_flight);
+        in_flight.into_iter().for_each(crate::ack::Ack::delivered);
+        messages
+    }
+
+    /// As [`Harness::turn`], but the chunks stay in flight: their acks are kept in `in_flight`.
+    fn turn_in_flight(&mut self, in_flight: &mut Vec<crate::ack::Ack>) -> Vec<String> {
         self.tailer.update(self.globs.expand());
         let mut messages = Vec::new();
         let mut emit = |chunk: Chunk, _bytes: u64| {
             messages.extend(chunk.events.iter().map(|e| e.message.clone()));
-            chunk.ack.delivered();
+            in_flight.push(chunk.ack);
             Ok(())
         };
         self.tailer.read_all(&mut emit, &|| false).unwrap();
         messages
+    }
+
+    /// The offset the checkpoint file would hold for `name` now.
+    fn checkpointed(&self, name: &str) -> u64 {
+        let mut checkpoints = self.checkpoints.lock().unwrap();
+        checkpoints.write().unwrap();
+        let path = self.path(name).to_string_lossy().into_owned();
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(checkpoints.path()).unwrap()).unwrap();
+        written["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == path.as_str())
+            .and_then(|f| f["offset"].as_u64())
+            .unwrap_or_else(|| panic!("{name} not in {written}"))
     }
 
     /// Turns until nothing more is read.
@@ -236,4 +260,23 @@ fn the_checkpoint_holds_what_was_delivered() {
     let identity = checkpoints.by_id.values().next().unwrap();
     assert_eq!(identity.read, 8);
     assert_eq!(identity.path, h.path("app.log").to_string_lossy());
+}
+
+#[test]
+fn a_file_closed_for_room_and_reopened_keeps_its_undelivered_chunks_undelivered() {
+    let mut h = Harness::with(|s| s.max_open = 1);
+    append(&h.path("a.log"), &["a one", "a two"]);
+    let mut in_flight = Vec::new();
+    assert_eq!(h.turn_in_flight(&mut in_flight), ["a one", "a two"]);
+    append(&h.path("b.log"), &["b one"]);
+    assert_eq!(h.turn(), ["b one"], "a.log, idle, was closed to make room");
+    append(&h.path("a.log"), &["a three"]);
+    assert_eq!(h.drain(), ["a three"], "a.log, grown, is opened again");
+    assert_eq!(
+        h.checkpointed("a.log"),
+        0,
+        "a.log's first chunk is still in flight: nothing of it is delivered"
+    );
+    in_flight.into_iter().for_each(crate::ack::Ack::delivered);
+    assert_eq!(h.checkpointed("a.log"), 20);
 }
