@@ -96,6 +96,17 @@ impl Watched {
     }
 }
 
+/// The decoder of a file's lines: the source's name, else the file's (current) path.
+fn line_decoder(settings: &TailSettings, path: &Arc<str>) -> LineDecoder {
+    let name = settings
+        .lines
+        .name
+        .as_deref()
+        .map(Arc::from)
+        .unwrap_or_else(|| path.clone());
+    LineDecoder::new(name, &settings.lines)
+}
+
 /// A line of the file at `path` as an event.
 fn file_event(decoder: &LineDecoder, path: &Arc<str>, line: Line, timestamp: &Arc<str>) -> Event {
     let offset = line.start;
@@ -170,6 +181,8 @@ impl Tailer {
                     self.stats.rotations += 1;
                     watched.path = path.clone();
                     watched.path_str = Arc::from(path.to_string_lossy().as_ref());
+                    // Without a source name, lines name the path they are read at now.
+                    watched.decoder = line_decoder(&self.settings, &watched.path_str);
                     watched.orphaned = false;
                 }
                 Some(_) => watched.orphaned = false,
@@ -352,16 +365,8 @@ impl Tailer {
         );
     }
 
-    /// The decoder of a file's lines: the source's name, else the file's path.
     fn decoder(&self, path: &Arc<str>) -> LineDecoder {
-        let name = self
-            .settings
-            .lines
-            .name
-            .as_deref()
-            .map(Arc::from)
-            .unwrap_or_else(|| path.clone());
-        LineDecoder::new(name, &self.settings.lines)
+        line_decoder(&self.settings, path)
     }
 
     /// Starts following a file not followed yet, unless it is compressed, or may be a copy of a

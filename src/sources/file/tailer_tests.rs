@@ -280,3 +280,21 @@ fn a_file_closed_for_room_and_reopened_keeps_its_undelivered_chunks_undelivered(
     in_flight.into_iter().for_each(crate::ack::Ack::delivered);
     assert_eq!(h.checkpointed("a.log"), 20);
 }
+
+#[test]
+fn without_a_source_name_lines_name_the_path_they_are_read_at() {
+    let mut h = Harness::with(|s| s.lines.name = None);
+    append(&h.path("app.log"), &["before"]);
+    h.turn();
+    std::fs::rename(h.path("app.log"), h.path("app.1.log")).unwrap();
+    append(&h.path("app.1.log"), &["after"]);
+    h.tailer.update(h.globs.expand());
+    let mut sources = Vec::new();
+    let mut emit = |chunk: Chunk, _bytes: u64| {
+        sources.extend(chunk.events.iter().map(|e| e.source.to_string()));
+        chunk.ack.delivered();
+        Ok(())
+    };
+    h.tailer.read_all(&mut emit, &|| false).unwrap();
+    assert_eq!(sources, [h.path("app.1.log").to_string_lossy()]);
+}
