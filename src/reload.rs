@@ -29,7 +29,6 @@ pub enum Prepared {
     Pipeline(Box<Plan>),
 }
 
-#[derive(Clone)]
 pub struct Reloader {
     /// The `--config` given, or none (the default file, else built-in defaults).
     path: Option<PathBuf>,

@@ -99,11 +99,6 @@ pub struct Section<'a> {
 }
 
 impl<'a> Section<'a> {
-    /// The file this section is in.
-    pub fn file(&self) -> &'a ConfigFile {
-        self.file
-    }
-
     /// A key of this section, as problems name it: `sinks[0].topic`.
     pub fn key(&self, key: &str) -> Place {
         let line = self

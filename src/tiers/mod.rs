@@ -210,11 +210,6 @@ impl Pending {
         self.verdict.is_none() && self.to_llm.is_none()
     }
 
-    /// Undecided by the cheap tiers and escalated: the LLM tier's to answer.
-    pub fn is_bound_for_llm(&self) -> bool {
-        self.verdict.is_none() && self.to_llm.is_some()
-    }
-
     pub fn escalate(&mut self, why: Escalation) {
         self.to_llm = Some(why);
     }
