@@ -2,8 +2,9 @@
 //!
 //! Run: `cargo bench --bench model` (after `scripts/fetch-models.sh`; reads the seed set from
 //! `../shared/data/seed/synthetic_logs.csv`). Prints Markdown tables for BENCHMARKS.md:
-//! 1. the embedder + head alone: lines/s at batch 1/16/64 on 1 and 2 threads, peak RSS —
-//!    each configuration in a fresh process, so peak RSS is its own;
+//! 1. the embedder + head alone: lines/s of the fp32 and int8 models, 1 and 2 threads, 256 and
+//!    128 tokens, ONNX Runtime's thread spinning, each changed alone, with the cosine of its
+//!    vectors to fp32's and its peak RSS — each row in a fresh process, so peak RSS is its own;
 //! 2. `logsieve classify` on the 2410-row synthetic set: a cold process (model load included)
 //!    and a warm cache (the same rows labelled again in one process), next to the seed's
 //!    ~35 rows/s measured on this machine (DESIGN.md §5);
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use logsieve::event::{Event, Origin};
-use logsieve::tiers::model::embed::Embedder;
+use logsieve::tiers::model::embed::{EmbedOptions, Embedder};
 use logsieve::tiers::model::ModelFiles;
 use logsieve::tiers::Tiers;
 
@@ -41,33 +42,81 @@ fn model_lines(n: usize) -> Vec<String> {
         .collect()
 }
 
-fn model_files() -> ModelFiles {
+fn model_files(model: &str) -> ModelFiles {
     let m = repo().join("models");
     ModelFiles {
         onnxruntime: m.join("onnxruntime/libonnxruntime.so"),
-        model: m.join("minilm/model.onnx"),
+        model: m.join("minilm").join(model),
         tokenizer: m.join("minilm/tokenizer.json"),
         checksums: m.join("SHA256SUMS"),
     }
 }
 
-/// Child mode: embed and predict `LINES` lines at one batch size and thread count.
-fn embed_child(threads: usize, batch: usize) {
+/// One way to run the embedder: a row of table 1.
+struct Variant {
+    what: &'static str,
+    model: &'static str,
+    threads: usize,
+    max_tokens: usize,
+    spinning: bool,
+}
+
+const BATCH: usize = 32;
+
+/// Child mode: embed and predict 512 lines; prints lines/s and writes the vectors (raw f32,
+/// in line order) to `out` for the parent to compare.
+fn embed_child(spec: &str) {
+    let parts: Vec<&str> = spec.split(',').collect();
+    let [model, threads, max_tokens, spinning, out] = parts[..] else {
+        panic!("model,threads,max_tokens,spinning,out: {spec}")
+    };
     let lines = model_lines(512);
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let mut embedder = Embedder::load(&model_files(), threads, batch).expect("model");
+    let mut options =
+        EmbedOptions::new(threads.parse().unwrap(), BATCH, max_tokens.parse().unwrap());
+    options.spinning = spinning == "true";
+    let mut embedder = Embedder::load(&model_files(model), &options).expect("model");
     let head = logsieve::tiers::model::logistic::Head::load(&repo().join("models/head.json"))
         .expect("head");
     embedder.embed(&refs[..32]).expect("warm-up");
     let started = Instant::now();
-    let mut labelled = 0;
-    for chunk in refs.chunks(batch.max(1) * 4) {
+    let mut vectors = Vec::with_capacity(refs.len());
+    for chunk in refs.chunks(BATCH * 4) {
         for v in embedder.embed(chunk).expect("embed") {
             head.predict(&v);
-            labelled += 1;
+            vectors.push(v);
         }
     }
-    println!("{}", labelled as f64 / started.elapsed().as_secs_f64());
+    println!("{}", vectors.len() as f64 / started.elapsed().as_secs_f64());
+    let bytes: Vec<u8> = vectors
+        .iter()
+        .flatten()
+        .flat_map(|x| x.to_le_bytes())
+        .collect();
+    std::fs::write(out, bytes).expect("vectors");
+}
+
+fn read_vectors(path: &std::path::Path) -> Vec<Vec<f32>> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let floats: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    floats.chunks(384).map(<[f32]>::to_vec).collect()
+}
+
+/// Lowest and mean cosine between two lists of unit vectors.
+fn cosines(a: &[Vec<f32>], b: &[Vec<f32>]) -> (f32, f32) {
+    let all: Vec<f32> = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| x.iter().zip(y).map(|(p, q)| p * q).sum())
+        .collect();
+    if all.is_empty() || a.len() != b.len() {
+        return (f32::NAN, f32::NAN);
+    }
+    let min = all.iter().copied().fold(f32::INFINITY, f32::min);
+    (min, all.iter().sum::<f32>() / all.len() as f32)
 }
 
 /// Runs `cmd` and returns (stdout, peak RSS in MiB). `wait4` alone reaps the child, so the
@@ -171,8 +220,7 @@ fn main() {
         return; // `cargo bench -- --list`
     }
     if let Ok(spec) = std::env::var("LOGSIEVE_BENCH_EMBED_CHILD") {
-        let (t, b) = spec.split_once(',').expect("threads,batch");
-        embed_child(t.parse().unwrap(), b.parse().unwrap());
+        embed_child(&spec);
         return;
     }
     std::env::set_current_dir(repo()).expect("repo root");
@@ -192,7 +240,7 @@ fn main() {
             .map(|n| n.get())
             .unwrap_or(0)
     );
-    println!("- Command: `cargo bench --bench model`; model: all-MiniLM-L6-v2 fp32 (ONNX Runtime 1.31.1), seed's `bert` lines\n");
+    println!("- Command: `cargo bench --bench model`; model: all-MiniLM-L6-v2 (ONNX Runtime 1.31.1), seed's `bert` lines\n");
 
     let only = std::env::var("LOGSIEVE_BENCH_ONLY").unwrap_or_default();
     if only.is_empty() || only == "1" {
@@ -207,29 +255,121 @@ fn main() {
 }
 
 fn embedder_table(exe: &std::path::Path) {
-    println!("### 1. Embedder + head alone (512 lines, after a warm-up batch)\n");
-    println!("| threads | batch | lines/s | peak RSS MiB |\n|--:|--:|--:|--:|");
-    for threads in [1, 2] {
-        for batch in [1, 16, 64] {
-            let (out, rss) = run_measured(
-                Command::new(exe).env("LOGSIEVE_BENCH_EMBED_CHILD", format!("{threads},{batch}")),
-            );
-            let rate: f64 = out.trim().parse().unwrap_or(f64::NAN);
-            println!("| {threads} | {batch} | {rate:.0} | {rss:.0} |");
-        }
+    println!("### 1. Embedder + head alone (512 `bert` lines of the seed, batches of {BATCH}, after a warm-up batch)\n");
+    println!("Each row changes one thing from the first; cosine is to the first row's vectors.\n");
+    println!("| variant | model | threads | tokens | spinning | lines/s | × first | cosine min | cosine mean | peak RSS MiB |");
+    println!("|---|---|--:|--:|---|--:|--:|--:|--:|--:|");
+    let variants = [
+        Variant {
+            what: "today (fp32)",
+            model: "model.onnx",
+            threads: 2,
+            max_tokens: 256,
+            spinning: false,
+        },
+        Variant {
+            what: "1 thread",
+            model: "model.onnx",
+            threads: 1,
+            max_tokens: 256,
+            spinning: false,
+        },
+        Variant {
+            what: "128 tokens",
+            model: "model.onnx",
+            threads: 2,
+            max_tokens: 128,
+            spinning: false,
+        },
+        Variant {
+            what: "threads spin",
+            model: "model.onnx",
+            threads: 2,
+            max_tokens: 256,
+            spinning: true,
+        },
+        Variant {
+            what: "int8",
+            model: "model.int8.onnx",
+            threads: 2,
+            max_tokens: 256,
+            spinning: false,
+        },
+        Variant {
+            what: "int8, 1 thread",
+            model: "model.int8.onnx",
+            threads: 1,
+            max_tokens: 256,
+            spinning: false,
+        },
+        Variant {
+            what: "int8, 128 tokens",
+            model: "model.int8.onnx",
+            threads: 2,
+            max_tokens: 128,
+            spinning: false,
+        },
+    ];
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut first: Option<(f64, Vec<Vec<f32>>)> = None;
+    for (i, v) in variants.iter().enumerate() {
+        let out = dir.path().join(format!("{i}.f32"));
+        let spec = format!(
+            "{},{},{},{},{}",
+            v.model,
+            v.threads,
+            v.max_tokens,
+            v.spinning,
+            out.display()
+        );
+        let (stdout, rss) = run_measured(Command::new(exe).env("LOGSIEVE_BENCH_EMBED_CHILD", spec));
+        let rate: f64 = stdout.trim().parse().unwrap_or(f64::NAN);
+        let vectors = read_vectors(&out);
+        let (base_rate, base) = first.get_or_insert_with(|| (rate, vectors.clone()));
+        let (min, mean) = cosines(base, &vectors);
+        println!(
+            "| {} | {} | {} | {} | {} | {rate:.0} | {:.2}× | {min:.4} | {mean:.4} | {rss:.0} |",
+            v.what,
+            v.model,
+            v.threads,
+            v.max_tokens,
+            if v.spinning { "on" } else { "off" },
+            rate / *base_rate
+        );
     }
 }
 
 fn classify_table() {
     println!("\n### 2. `classify` on the 2410-row synthetic set\n");
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_logsieve"));
-    let started = Instant::now();
-    let (_, rss) = run_measured(
-        Command::new(&bin)
-            .args(["classify", "--output", "/dev/null", "--input"])
-            .arg(seed_csv()),
-    );
-    let cold = 2410.0 / started.elapsed().as_secs_f64();
+    let cold_classify = |config: &std::path::Path| {
+        let started = Instant::now();
+        let (_, rss) = run_measured(
+            Command::new(&bin)
+                .arg("classify")
+                .arg("--config")
+                .arg(config)
+                .args(["--output", "/dev/null", "--input"])
+                .arg(seed_csv()),
+        );
+        (2410.0 / started.elapsed().as_secs_f64(), rss)
+    };
+    let (cold, rss) = cold_classify(&repo().join("config/logsieve.toml"));
+    // The same config with the int8 model (its rules file named by its full path).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let int8_config = dir.path().join("int8.toml");
+    let text = std::fs::read_to_string(repo().join("config/logsieve.toml")).expect("config");
+    let rules = repo().join("config/rules.toml");
+    std::fs::write(
+        &int8_config,
+        text.replace("models/minilm/model.onnx", "models/minilm/model.int8.onnx")
+            .replace(
+                "\"rules.toml\"",
+                &format!("{:?}", rules.display().to_string()),
+            ),
+    )
+    .expect("int8 config");
+    let (cold_int8, rss_int8) = cold_classify(&int8_config);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -239,6 +379,10 @@ fn classify_table() {
     let warm = rt.block_on(label_rate(&chain, seed_events()));
     println!("| run | rows/s | × seed (35 rows/s) | peak RSS MiB |\n|---|--:|--:|--:|");
     println!("| cold process (`logsieve classify`, model load included) | {cold:.0} | {:.0}× | {rss:.0} |", cold / SEED_ROWS_PER_SECOND);
+    println!(
+        "| cold process, int8 model | {cold_int8:.0} | {:.0}× | {rss_int8:.0} |",
+        cold_int8 / SEED_ROWS_PER_SECOND
+    );
     println!(
         "| in process, cold cache | {first:.0} | {:.0}× | |",
         first / SEED_ROWS_PER_SECOND

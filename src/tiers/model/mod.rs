@@ -21,6 +21,9 @@ use super::Labels;
 use crate::config::{ConfigErrors, Section};
 use crate::metrics::Registry;
 
+/// The most tokens all-MiniLM-L6-v2 reads (its `max_seq_length`).
+pub const MAX_TOKENS: usize = 256;
+
 /// The command that fetches the model's assets.
 pub const FETCH_COMMAND: &str = "scripts/fetch-models.sh";
 
@@ -56,6 +59,9 @@ pub struct ModelConfig {
     /// ONNX Runtime intra-op threads.
     #[serde(default = "default_threads")]
     pub threads: usize,
+    /// Tokens of a line the model looks at (8 to 256, the model's limit); the rest is cut.
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
 }
 
 fn yes() -> bool {
@@ -85,6 +91,9 @@ fn default_batch_size() -> usize {
 fn default_threads() -> usize {
     2
 }
+fn default_max_tokens() -> usize {
+    256
+}
 
 /// Where the model's files are.
 #[derive(Debug, Clone)]
@@ -104,6 +113,7 @@ pub struct ModelPlan {
     pub threshold: f32,
     pub batch_size: usize,
     pub threads: usize,
+    pub max_tokens: usize,
     /// The labels the head's labels must be among.
     pub labels: Labels,
 }
@@ -135,6 +145,13 @@ impl ModelConfig {
                 "use a value between 0 and 1, e.g. 0.5",
             );
         }
+        if !(8..=MAX_TOKENS).contains(&self.max_tokens) {
+            errs.add(
+                at.key("max_tokens"),
+                format!("{} is outside 8..={MAX_TOKENS}", self.max_tokens),
+                format!("use a value from 8 to {MAX_TOKENS} (all-MiniLM-L6-v2 reads at most {MAX_TOKENS} tokens), e.g. {}", default_max_tokens()),
+            );
+        }
         for (key, path) in [
             ("onnxruntime", &self.onnxruntime),
             ("model", &self.model),
@@ -160,6 +177,7 @@ impl ModelConfig {
                 threshold: self.threshold,
                 batch_size: self.batch_size.max(1),
                 threads: self.threads.max(1),
+                max_tokens: self.max_tokens,
                 labels: labels.clone(),
             })
         })
@@ -167,14 +185,20 @@ impl ModelConfig {
 }
 
 impl ModelPlan {
+    #[cfg(feature = "model")]
+    pub fn embed_options(&self) -> embed::EmbedOptions {
+        embed::EmbedOptions::new(self.threads, self.batch_size, self.max_tokens)
+    }
+
     pub fn describe(&self) -> String {
         format!(
-            "tier model: {} + head {} (threshold {}, batch {}, {} threads)",
+            "tier model: {} + head {} (threshold {}, batch {}, {} threads, {} tokens)",
             self.files.model.display(),
             self.head.display(),
             self.threshold,
             self.batch_size,
-            self.threads
+            self.threads,
+            self.max_tokens
         )
     }
 
@@ -192,7 +216,7 @@ impl ModelPlan {
                 self.head.display()
             );
         }
-        let embedder = embed::Embedder::load(&self.files, self.threads, self.batch_size)?;
+        let embedder = embed::Embedder::load(&self.files, &self.embed_options())?;
         Ok(tier::ModelTier::new(
             Box::new(embedder),
             head,
