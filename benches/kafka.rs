@@ -56,13 +56,39 @@ fn main() {
     );
     println!("| tiers | messages/s | wall s (after the group join) | peak RSS MiB |");
     println!("|---|--:|--:|--:|");
-    let regex = throughput(&work, &broker, "regex", (false, false), &[], regex_line);
-    regex.print("route + regex → Kafka");
-    let to_file = throughput(&work, &broker, "file", (false, true), &[], regex_line);
+    let regex = throughput(&work, &broker, "regex", (false, false), "", &[], regex_line);
+    regex.print("route + regex → Kafka (8 batches in flight, linger.ms = 5: the defaults)");
+    let one_batch = throughput(
+        &work,
+        &broker,
+        "one-batch",
+        (false, false),
+        "batches_in_flight = 1",
+        &[],
+        regex_line,
+    );
+    one_batch.print("route + regex → Kafka, 1 batch in flight (linger.ms = 0)");
+    let lingering = throughput(
+        &work,
+        &broker,
+        "linger",
+        (false, false),
+        "librdkafka_options = { \"linger.ms\" = \"0\" }",
+        &[],
+        regex_line,
+    );
+    lingering.print("route + regex → Kafka, 8 in flight, linger.ms = 0");
+    let to_file = throughput(&work, &broker, "file", (false, true), "", &[], regex_line);
     to_file.print("route + regex → file");
-    let model = throughput(&work, &broker, "model", (true, false), &model_lines, |i| {
-        model_lines[i % model_lines.len()].clone()
-    });
+    let model = throughput(
+        &work,
+        &broker,
+        "model",
+        (true, false),
+        "",
+        &model_lines,
+        |i| model_lines[i % model_lines.len()].clone(),
+    );
     model.print("route + regex + cache + model (warm cache) → Kafka");
     let plain = plain_consumer(&broker, &regex.input, MESSAGES);
     println!(
@@ -71,9 +97,11 @@ fn main() {
         plain.seconds
     );
     println!(
-        "\nRatios (same run): model (warm) / regex only {:.2}×; Kafka → Kafka / bare consumer {:.2}×; Kafka → file / bare consumer {:.2}×",
+        "\nRatios (same run): model (warm) / regex only {:.2}×; Kafka → Kafka / bare consumer {:.2}× (1 batch in flight: {:.2}×, 8 without linger: {:.2}×); Kafka → file / bare consumer {:.2}×",
         model.rate / regex.rate,
         regex.rate / plain.rate,
+        one_batch.rate / plain.rate,
+        lingering.rate / plain.rate,
         to_file.rate / plain.rate
     );
 
@@ -170,7 +198,15 @@ struct Agent {
 
 impl Agent {
     /// `output`: a topic, or `None` for a file sink in `dir`.
-    fn start(dir: &Path, broker: &str, input: &str, output: Option<&str>, model: bool) -> Agent {
+    /// `sink_options`: more keys of the Kafka sink's table.
+    fn start(
+        dir: &Path,
+        broker: &str,
+        input: &str,
+        output: Option<&str>,
+        sink_options: &str,
+        model: bool,
+    ) -> Agent {
         let port = free_port();
         let model = if model {
             format!(
@@ -207,7 +243,7 @@ rules = {rules}
             rules = toml_path(&repo_path("config/rules.toml")),
             sink = match output {
                 Some(topic) => format!(
-                    "[[sinks]]\ntype = \"kafka\"\nbootstrap_servers = \"{broker}\"\ntopic = \"{topic}\"\n"
+                    "[[sinks]]\ntype = \"kafka\"\nbootstrap_servers = \"{broker}\"\ntopic = \"{topic}\"\n{sink_options}\n"
                 ),
                 None => format!(
                     "[[sinks]]\ntype = \"file\"\npath = {}\n",
@@ -302,6 +338,7 @@ fn throughput(
     broker: &str,
     name: &str,
     (model, to_file): (bool, bool),
+    sink_options: &str,
     warm_up: &[String],
     line: impl Fn(usize) -> String,
 ) -> Throughput {
@@ -311,7 +348,14 @@ fn throughput(
     create_topic(broker, &input, 3);
     create_topic(broker, &output, 3);
     let producer = producer(broker);
-    let agent = Agent::start(&dir, broker, &input, (!to_file).then_some(&*output), model);
+    let agent = Agent::start(
+        &dir,
+        broker,
+        &input,
+        (!to_file).then_some(&*output),
+        sink_options,
+        model,
+    );
     // Warm the template cache: every template once, before the measured messages.
     produce(&producer, &input, warm_up.iter().cloned());
     producer.flush(Duration::from_secs(60)).expect("flush");
@@ -394,7 +438,7 @@ fn lag(work: &Path, broker: &str) -> Lag {
     let (input, output) = (unique("in"), unique("out"));
     create_topic(broker, &input, 3);
     create_topic(broker, &output, 3);
-    let agent = Agent::start(&dir, broker, &input, Some(&output), false);
+    let agent = Agent::start(&dir, broker, &input, Some(&output), "", false);
     let assigned = || agent.sum("logsieve_kafka_assigned_partitions{");
     wait_for("the group join", Duration::from_secs(60), || {
         assigned() >= 3.0

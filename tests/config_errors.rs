@@ -90,6 +90,8 @@ refuses! {
         ["sources[0].bootstrap_servers: a Kafka source or sink needs bootstrap_servers", "sources[0].topics: a Kafka source needs at least one topic"];
     kafka_brokers_not_host_port: "[[sources]]\ntype = \"kafka\"\nbootstrap_servers = \"kafka\"\ntopics = [\"t\"]", "" =>
         ["logsieve.toml:3: sources[0].bootstrap_servers: `kafka` is not a list of host:port"];
+    kafka_sink_no_batches_in_flight: "[[sinks]]\ntype = \"kafka\"\nbootstrap_servers = \"k:9092\"\ntopic = \"t\"\nbatches_in_flight = 0", "" =>
+        ["logsieve.toml:5: sinks[0].batches_in_flight: must be at least 1", "use 1 to wait for each batch"];
     kafka_empty_topic: "[[sources]]\ntype = \"kafka\"\nbootstrap_servers = \"k:9092\"\ntopics = [\" \"]", "" =>
         ["logsieve.toml:4: sources[0].topics: a topic is empty"];
     kafka_source_from: "[[sources]]\ntype = \"kafka\"\nbootstrap_servers = \"k:9092\"\ntopics = [\"t\"]\nsource_from = \"header:\"", "" =>

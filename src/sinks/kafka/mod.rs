@@ -1,7 +1,8 @@
 //! Kafka sink: produces each record as one JSON message (rdkafka `FutureProducer`, `acks = all`
 //! by default) to a topic that may depend on the record (`logs.{label}` puts each label in a
 //! topic of its own). A batch is delivered when the broker acknowledged every message of it —
-//! that is what moves the source's checkpoint or offsets. When librdkafka gives up on a message
+//! that is what moves the source's checkpoint or offsets. Up to `batches_in_flight` batches are
+//! produced before the oldest is acknowledged; acknowledgements go back in batch order. When librdkafka gives up on a message
 //! (`message_timeout_ms`), the write fails: it is logged and counted, the batch's origins are not
 //! acknowledged, and the pipeline retries the batch (messages of it that did arrive are sent
 //! again: at least once). A message no retry can deliver (larger than the broker takes, an
@@ -12,19 +13,18 @@
 mod topic;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use prometheus::IntCounterVec;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::util::Timeout;
 use serde::{Deserialize, Serialize};
 use tracing::error;
 
 use self::topic::TopicTemplate;
-use super::{Sink, SinkBuild, SinkConfig, SinkPlan};
+use super::{PendingWrite, Sink, SinkBuild, SinkConfig, SinkPlan};
 use crate::config::{ConfigErrors, Section};
 use crate::event::{Origin, Record};
 use crate::kafka;
@@ -54,6 +54,10 @@ pub struct KafkaSinkConfig {
     /// Which brokers must have a message before it counts as delivered.
     #[serde(default)]
     pub acks: Acks,
+    /// Batches produced before the oldest of them is acknowledged; the sources' positions
+    /// still move in batch order. 1 waits for each batch before producing the next.
+    #[serde(default = "default_batches_in_flight")]
+    pub batches_in_flight: usize,
     /// Passed to librdkafka as they are (they win over logsieve's own settings).
     #[serde(default)]
     pub librdkafka_options: BTreeMap<String, String>,
@@ -61,6 +65,12 @@ pub struct KafkaSinkConfig {
 
 fn default_message_timeout_ms() -> u64 {
     30_000
+}
+
+/// One at a time left the producer idle while each batch's acknowledgements came back:
+/// Kafka → Kafka ran at 0.41× a bare consumer (BENCHMARKS.md §4).
+fn default_batches_in_flight() -> usize {
+    8
 }
 
 /// The key a Kafka sink gives each message.
@@ -152,6 +162,17 @@ impl SinkConfig for KafkaSinkConfig {
             }
             Some(t) => Some(t.clone()),
         };
+        if self.batches_in_flight == 0 {
+            errs.add(
+                at.key("batches_in_flight"),
+                "must be at least 1",
+                format!(
+                    "use 1 to wait for each batch, or more to keep several in flight (default {})",
+                    default_batches_in_flight()
+                ),
+            );
+            return None;
+        }
         Some(Box::new(KafkaSinkPlan {
             name: format!("kafka-{index}"),
             servers: servers?,
@@ -173,12 +194,13 @@ impl SinkPlan for KafkaSinkPlan {
     fn describe(&self) -> String {
         let s = &self.settings;
         format!(
-            "kafka {} topic {} (acks {}, compression {}, key {:?})",
+            "kafka {} topic {} (acks {}, compression {}, key {:?}, {} batches in flight)",
             self.servers,
             self.topic,
             s.acks.as_str(),
             s.compression.as_str(),
-            s.key
+            s.key,
+            s.batches_in_flight
         )
     }
 
@@ -216,9 +238,8 @@ pub struct KafkaSink {
     producer: FutureProducer<kafka::Logged>,
     topic: TopicTemplate,
     key: KafkaKey,
-    /// How long a send may wait for room in librdkafka's queue.
-    queue_timeout: Timeout,
     metrics: KafkaSinkMetrics,
+    batches_in_flight: usize,
 }
 
 impl KafkaSink {
@@ -231,9 +252,14 @@ impl KafkaSink {
             ("acks", cfg.acks.as_str().into()),
             ("compression.codec", cfg.compression.as_str().into()),
             ("message.timeout.ms", cfg.message_timeout_ms.to_string()),
-            // A write is a whole batch, sent at once and waited for: lingering would only
-            // add to every batch's wait (0 doubled Kafka → Kafka throughput in benches/kafka.rs).
-            ("linger.ms", "0".into()),
+            // With one batch in flight a write is a whole batch, sent at once and waited for:
+            // lingering only adds to every batch's wait (0 doubled Kafka → Kafka throughput).
+            // With several, the next batches fill the produce requests while they linger:
+            // 5 ms was 1.3× 0 ms at 8 in flight (benches/kafka.rs).
+            (
+                "linger.ms",
+                if cfg.batches_in_flight > 1 { "5" } else { "0" }.into(),
+            ),
         ];
         let producer: FutureProducer<kafka::Logged> =
             kafka::client_config(&plan.servers, &ours, &cfg.librdkafka_options)
@@ -252,12 +278,8 @@ impl KafkaSink {
             producer,
             topic: TopicTemplate::parse(&plan.topic),
             key: cfg.key,
-            // 0 is librdkafka's "no timeout".
-            queue_timeout: match cfg.message_timeout_ms {
-                0 => Timeout::Never,
-                ms => Timeout::After(Duration::from_millis(ms)),
-            },
             metrics: KafkaSinkMetrics::register(cx.registry),
+            batches_in_flight: cfg.batches_in_flight,
         })
     }
 }
@@ -269,57 +291,86 @@ impl Sink for KafkaSink {
     }
 
     async fn write(&mut self, records: &[Record]) -> std::io::Result<u64> {
-        let mut messages = Vec::with_capacity(records.len());
+        self.produce(records).await
+    }
+
+    fn start_write(&mut self, records: &Arc<Vec<Record>>) -> Option<PendingWrite> {
+        Some(self.produce(records))
+    }
+
+    fn writes_in_flight(&self) -> usize {
+        self.batches_in_flight
+    }
+}
+
+impl KafkaSink {
+    /// Hands every record to librdkafka's queue now (so batches keep their order) and returns
+    /// what waits for the broker's acknowledgements.
+    fn produce(&self, records: &[Record]) -> PendingWrite {
         let mut bytes = 0;
+        let mut waiting = Vec::with_capacity(records.len());
+        let mut payload = Vec::with_capacity(256);
         for record in records {
-            let mut payload = Vec::with_capacity(256);
+            payload.clear();
             record.write_json(&mut payload);
             bytes += payload.len() as u64;
-            let key: Option<Vec<u8>> = match self.key {
+            let key: Option<&[u8]> = match self.key {
                 KafkaKey::None => None,
-                KafkaKey::Source => Some(record.event.source.as_bytes().to_vec()),
+                KafkaKey::Source => Some(record.event.source.as_bytes()),
                 KafkaKey::Original => match &record.event.origin {
-                    Origin::Kafka { key, .. } => key.as_ref().map(|k| k.to_vec()),
+                    Origin::Kafka { key, .. } => key.as_deref(),
                     _ => None,
                 },
             };
-            messages.push((self.topic.render(record), payload, key));
-        }
-        let sends = messages.iter().map(|(topic, payload, key)| {
-            let mut message = FutureRecord::<[u8], [u8]>::to(topic).payload(payload.as_slice());
+            let topic = self.topic.render(record);
+            let mut message = FutureRecord::<[u8], [u8]>::to(&topic).payload(payload.as_slice());
             if let Some(key) = key {
-                message = message.key(key.as_slice());
+                message = message.key(key);
             }
-            self.producer.send(message, self.queue_timeout)
-        });
-        let results = futures_util::future::join_all(sends).await;
-        let mut failed = 0;
-        let mut first = None;
-        for ((topic, payload, _), result) in messages.iter().zip(results) {
-            let Err((e, _)) = result else { continue };
-            if let Some(reason) = undeliverable(&e) {
-                self.metrics
-                    .dropped
-                    .with_label_values(&[&self.name, reason])
-                    .inc();
-                error!(sink = %self.name, topic = %topic, bytes = payload.len(), "Kafka refuses this record for good ({e}); dropped it, so that it does not hold up the stream");
-                continue;
+            let sent = match self.producer.send_result(message) {
+                Ok(delivery) => Sent::Queued(delivery),
+                Err((e, _)) => Sent::Refused(e),
+            };
+            waiting.push((topic, payload.len(), sent));
+        }
+        let (name, metrics) = (self.name.clone(), self.metrics.clone());
+        let count = records.len();
+        Box::pin(async move {
+            let mut failed = 0;
+            let mut first = None;
+            for (topic, size, sent) in waiting {
+                let e = match sent {
+                    Sent::Queued(delivery) => match delivery.await {
+                        Ok(Ok(_)) => continue,
+                        Ok(Err((e, _))) => e,
+                        Err(_) => KafkaError::Canceled,
+                    },
+                    Sent::Refused(e) => e,
+                };
+                if let Some(reason) = undeliverable(&e) {
+                    metrics.dropped.with_label_values(&[&name, reason]).inc();
+                    error!(sink = %name, topic = %topic, bytes = size, "Kafka refuses this record for good ({e}); dropped it, so that it does not hold up the stream");
+                    continue;
+                }
+                failed += 1;
+                first.get_or_insert(e);
             }
-            failed += 1;
-            first.get_or_insert(e);
-        }
-        if let Some(first) = first {
-            self.metrics
-                .errors
-                .with_label_values(&[&self.name])
-                .inc_by(failed);
-            return Err(std::io::Error::other(format!(
-                "{failed} of {} records not delivered to Kafka: {first}",
-                records.len()
-            )));
-        }
-        Ok(bytes)
+            if let Some(first) = first {
+                metrics.errors.with_label_values(&[&name]).inc_by(failed);
+                return Err(std::io::Error::other(format!(
+                    "{failed} of {count} records not delivered to Kafka: {first}"
+                )));
+            }
+            Ok(bytes)
+        })
     }
+}
+
+/// A record handed to librdkafka: queued (its acknowledgement to come), or refused at once
+/// (its queue is full, say).
+enum Sent {
+    Queued(rdkafka::producer::DeliveryFuture),
+    Refused(KafkaError),
 }
 
 /// Why no retry can deliver a message, for the errors that say so.
