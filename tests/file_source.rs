@@ -319,15 +319,20 @@ fn a_corrupt_checkpoint_file_is_reported_moved_aside_and_reading_starts_over() {
     );
 }
 
-#[test]
-fn a_failing_sink_holds_the_checkpoint_back_and_counts_errors() {
-    let setup = Setup::new();
-    fs::write(setup.path("app.log"), "one\ntwo\n").unwrap();
+/// A config following `app.log` whose file sink is `/dev/full`: every write fails (ENOSPC).
+fn sink_to_dev_full(setup: &Setup) {
     let config = setup.write_config("app.log", "");
     let text = fs::read_to_string(&config)
         .unwrap()
         .replace(&setup.out().display().to_string(), "/dev/full");
     fs::write(&config, text).unwrap();
+}
+
+#[test]
+fn a_failing_sink_holds_the_checkpoint_back_and_counts_errors() {
+    let setup = Setup::new();
+    fs::write(setup.path("app.log"), "one\ntwo\n").unwrap();
+    sink_to_dev_full(&setup);
     let agent = setup.start(&[]);
     agent.wait_until(Duration::from_secs(20), "a sink error", || {
         agent.metric("logsieve_sink_errors_total{sink=\"file:/dev/full\"}") >= 2.0
@@ -381,11 +386,7 @@ fn a_failing_sink_holds_the_checkpoint_back_and_counts_errors() {
 fn a_failing_sink_holds_the_end_of_input_for_the_grace_period_at_most() {
     let setup = Setup::new();
     fs::write(setup.path("app.log"), "one\ntwo\n").unwrap();
-    let config = setup.write_config("app.log", "");
-    let text = fs::read_to_string(&config)
-        .unwrap()
-        .replace(&setup.out().display().to_string(), "/dev/full");
-    fs::write(&config, text).unwrap();
+    sink_to_dev_full(&setup);
     let started = std::time::Instant::now();
     let (status, stderr) = setup.run_to_end();
     assert_eq!(status.code(), Some(1), "{stderr}");

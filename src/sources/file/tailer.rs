@@ -346,27 +346,34 @@ impl Tailer {
         }
         info!(source = %self.source(), file = %path_str, was = %old, offset, unread = meta.len() - offset, "a followed file moved while not watched (rotated while logsieve was stopped?): reading it to its end");
         self.stats.recovered += 1;
-        let decoder = self.decoder(&path_str);
-        self.files.insert(
-            dev_ino,
-            Watched {
-                file,
-                path_str,
-                path,
-                dev_ino,
-                id,
-                identified: true,
-                framer: Framer::new(self.settings.lines.max_line_bytes, offset),
-                decoder,
-                orphaned: true,
-                last_growth: Instant::now(),
-                at_eof: false,
-            },
-        );
+        let mut watched = self.watched(file, path, dev_ino, id, offset);
+        watched.orphaned = true;
+        self.files.insert(dev_ino, watched);
     }
 
-    fn decoder(&self, path: &Arc<str>) -> LineDecoder {
-        line_decoder(&self.settings, path)
+    /// A file about to be followed from `offset`, as identity `id`.
+    fn watched(
+        &self,
+        file: std::fs::File,
+        path: PathBuf,
+        dev_ino: DevIno,
+        id: u64,
+        offset: u64,
+    ) -> Watched {
+        let path_str: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
+        Watched {
+            file,
+            decoder: line_decoder(&self.settings, &path_str),
+            path_str,
+            path,
+            dev_ino,
+            id,
+            identified: true,
+            framer: Framer::new(self.settings.lines.max_line_bytes, offset),
+            orphaned: false,
+            last_growth: Instant::now(),
+            at_eof: false,
+        }
     }
 
     /// Starts following a file not followed yet, unless it is compressed, or may be a copy of a
@@ -427,23 +434,9 @@ impl Tailer {
             identity.size = size;
         }
         info!(source = %self.source(), file = %path_str, offset, "following file");
-        let decoder = self.decoder(&path_str);
-        self.files.insert(
-            dev_ino,
-            Watched {
-                file,
-                path_str,
-                path,
-                dev_ino,
-                id,
-                identified: !head.is_empty(),
-                framer: Framer::new(self.settings.lines.max_line_bytes, offset),
-                decoder,
-                orphaned: false,
-                last_growth: Instant::now(),
-                at_eof: false,
-            },
-        );
+        let mut watched = self.watched(file, path, dev_ino, id, offset);
+        watched.identified = !head.is_empty();
+        self.files.insert(dev_ino, watched);
     }
 
     /// A file opened empty now has bytes. If none of its lines went out yet, it is claimed
