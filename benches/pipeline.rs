@@ -26,6 +26,9 @@ mod common;
 use common::*;
 const MIB: u64 = 1024 * 1024;
 const DEFAULT_MB: u64 = 1024;
+/// `[batch] max_lines`: the default, and the larger batches of one more row.
+const BATCH: usize = 512;
+const BIG_BATCH: usize = 2048;
 /// Bump when the generator changes, so cached inputs are made again.
 const GENERATOR_VERSION: u32 = 1;
 
@@ -57,15 +60,40 @@ fn main() {
     } else {
         run_dir.clone()
     };
-    let one = pinned.then(|| run_logsieve("logsieve, 1 core", &full, true, &fast_dir));
-    let all = run_logsieve(&format!("logsieve, {cores} cores"), &full, false, &fast_dir);
+    let one = pinned.then(|| run_logsieve("logsieve, 1 core", &full, true, &fast_dir, BATCH));
+    let all = run_logsieve(
+        &format!("logsieve, {cores} cores"),
+        &full,
+        false,
+        &fast_dir,
+        BATCH,
+    );
+    let all_big_batches = run_logsieve(
+        &format!("logsieve, {cores} cores, batches of {BIG_BATCH}"),
+        &full,
+        false,
+        &fast_dir,
+        BIG_BATCH,
+    );
     let small = pinned.then(|| {
         warm_up(&quarter.path);
-        run_logsieve("logsieve, 1 core, ¼ input", &quarter, true, &fast_dir)
+        run_logsieve(
+            "logsieve, 1 core, ¼ input",
+            &quarter,
+            true,
+            &fast_dir,
+            BATCH,
+        )
     });
     let disk = (pinned && fast_dir != run_dir).then(|| {
         warm_up(&full.path);
-        run_logsieve("logsieve, 1 core, output on disk", &full, true, &run_dir)
+        run_logsieve(
+            "logsieve, 1 core, output on disk",
+            &full,
+            true,
+            &run_dir,
+            BATCH,
+        )
     });
 
     let report = Report {
@@ -78,6 +106,7 @@ fn main() {
         rg: rg_run.map(|(row, _)| row),
         one,
         all,
+        all_big_batches,
         small,
         disk,
         out_dir: fast_dir,
@@ -203,9 +232,9 @@ fn logsieve_command(config: &Path, pinned: bool) -> Command {
 
 /// Runs logsieve over the whole input in a fresh `run_dir`, checks that it wrote one record
 /// per input line, and removes its output. On failure `run_dir` is kept for inspection.
-fn run_logsieve(name: &str, input: &Input, pinned: bool, run_dir: &Path) -> Row {
+fn run_logsieve(name: &str, input: &Input, pinned: bool, run_dir: &Path, batch: usize) -> Row {
     fresh_dir(run_dir);
-    let config = write_config(run_dir, &input.path);
+    let config = write_config(run_dir, &input.path, batch);
     let out = run_dir.join("out.jsonl");
     let log = run_dir.join("logsieve.log");
     let mut cmd = logsieve_command(&config, pinned);
@@ -224,7 +253,7 @@ fn run_logsieve(name: &str, input: &Input, pinned: bool, run_dir: &Path) -> Row 
 }
 
 /// The bench config: one file source on `input`, the seed rules, one file sink.
-fn write_config(dir: &Path, input: &Path) -> PathBuf {
+fn write_config(dir: &Path, input: &Path, batch: usize) -> PathBuf {
     let port = free_port();
     let config = format!(
         r#"data_dir = {data}
@@ -236,7 +265,7 @@ name = "bench"
 include = [{input}]
 read_from = "beginning"
 [batch]
-max_lines = 512
+max_lines = {batch}
 max_wait_ms = 20
 [[tiers.route]]
 source = "LegacyCRM"
@@ -556,6 +585,8 @@ struct Report<'a> {
     rg: Option<Row>,
     one: Option<Row>,
     all: Row,
+    /// All cores, `[batch] max_lines = BIG_BATCH`.
+    all_big_batches: Row,
     small: Option<Row>,
     /// The 1-core run with its output on disk rather than tmpfs.
     disk: Option<Row>,
@@ -599,7 +630,7 @@ impl Report<'_> {
         println!(
             "- logsieve: `[taskset -c 0] {} run --config CONFIG --exit-on-eof` \
              (file source → route + regex tiers, {} seed rules → file sink in `{}`; \
-             batch 512 lines / 20 ms)",
+             batch {BATCH} lines / 20 ms, or {BIG_BATCH} where said)",
             shown(Path::new(BIN)),
             self.patterns.len(),
             self.out_dir.display()
@@ -623,6 +654,7 @@ impl Report<'_> {
             self.rg.as_ref(),
             self.one.as_ref(),
             Some(&self.all),
+            Some(&self.all_big_batches),
             self.small.as_ref(),
             self.disk.as_ref(),
         ];
@@ -639,7 +671,11 @@ impl Report<'_> {
     }
 
     fn print_ratios(&self) {
-        let runs = [self.one.as_ref(), Some(&self.all)];
+        let runs = [
+            self.one.as_ref(),
+            Some(&self.all),
+            Some(&self.all_big_batches),
+        ];
         let runs: Vec<&Row> = runs.into_iter().flatten().collect();
         let header: Vec<&str> = runs.iter().map(|r| r.name.as_str()).collect();
         println!("\n| throughput ratio | {} |", header.join(" | "));
