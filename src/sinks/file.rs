@@ -6,8 +6,7 @@
 //! or its disk freed) before the retry, so a retry leaves neither a torn line nor a duplicate.
 //! The file is opened by the first write, and again whenever its path stops leading to it (it
 //! was rotated away or deleted), so records always go where the path says. A thread of the
-//! sink's own writes the batches in order while the next one is encoded; after a failed write
-//! it takes nothing but the retry of that batch, so the file keeps the batches' order.
+//! sink's own ([`OrderedWriter`]) writes the batches in order while the next is encoded.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -17,7 +16,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{encode_json_lines, PendingWrite, Sink, SinkBuild, SinkConfig, SinkPlan};
+use super::{OrderedWriter, PendingWrite, Sink, SinkBuild, SinkConfig, SinkPlan};
 use crate::config::{ConfigErrors, Section};
 use crate::event::Record;
 
@@ -86,15 +85,7 @@ impl SinkPlan for FileSinkPlan {
 pub struct FileSink {
     name: String,
     /// The thread that owns the file and writes the batches, in the order they are sent.
-    writer: std::sync::mpsc::Sender<WriteJob>,
-}
-
-/// One batch for the writer thread: its JSON lines, and where the outcome goes.
-struct WriteJob {
-    /// Which batch this is (the address of its records): a retry carries the same.
-    batch: usize,
-    bytes: Vec<u8>,
-    done: tokio::sync::oneshot::Sender<std::io::Result<u64>>,
+    writer: OrderedWriter,
 }
 
 impl FileSink {
@@ -103,58 +94,15 @@ impl FileSink {
     /// not a failed start.
     pub fn open(path: PathBuf, fsync: bool) -> anyhow::Result<FileSink> {
         let name = format!("file:{}", path.display());
-        let (writer, jobs) = std::sync::mpsc::channel();
-        std::thread::Builder::new()
-            .name("logsieve-file-sink".into())
-            .spawn(move || write_jobs(path, fsync, jobs))?;
-        Ok(FileSink { name, writer })
-    }
-
-    /// Encodes the batch here (on the caller's core) and hands it to the writer thread.
-    fn send(&self, records: &[Record]) -> PendingWrite {
-        let mut bytes = Vec::with_capacity(records.len() * 256);
-        encode_json_lines(records, &mut bytes);
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        let job = WriteJob {
-            batch: records.as_ptr() as usize,
-            bytes,
-            done,
-        };
-        let sent = self.writer.send(job).is_ok();
-        Box::pin(async move {
-            if !sent {
-                return Err(std::io::Error::other(
-                    "the file sink's writer thread stopped",
-                ));
+        let mut file = None;
+        let writer = OrderedWriter::start("logsieve-file-sink", move |bytes| {
+            let result = write_batch(&path, &mut file, bytes, fsync);
+            if result.is_err() {
+                file = None;
             }
-            outcome.await.unwrap_or_else(|_| {
-                Err(std::io::Error::other(
-                    "the file sink's writer thread stopped",
-                ))
-            })
-        })
-    }
-}
-
-/// The writer thread: writes each job's bytes in order. After a failed write it refuses every
-/// later job until the failed batch comes again (the sink retries the oldest batch first), so
-/// the file keeps the batches in their order whatever fails.
-fn write_jobs(path: PathBuf, fsync: bool, jobs: std::sync::mpsc::Receiver<WriteJob>) {
-    let mut file: Option<File> = None;
-    let mut failed: Option<usize> = None;
-    for job in jobs {
-        if failed.is_some_and(|batch| batch != job.batch) {
-            let _ = job.done.send(Err(std::io::Error::other(
-                "not written: an earlier batch failed and is retried first",
-            )));
-            continue;
-        }
-        let result = write_batch(&path, &mut file, &job.bytes, fsync);
-        failed = result.is_err().then_some(job.batch);
-        if result.is_err() {
-            file = None;
-        }
-        let _ = job.done.send(result.map(|()| job.bytes.len() as u64));
+            result
+        })?;
+        Ok(FileSink { name, writer })
     }
 }
 
@@ -211,72 +159,15 @@ impl Sink for FileSink {
     }
 
     async fn write(&mut self, records: &[Record]) -> std::io::Result<u64> {
-        self.send(records).await
+        self.writer.send(records).await
     }
 
     fn start_write(&mut self, records: &Arc<Vec<Record>>) -> Option<PendingWrite> {
-        Some(self.send(records))
+        Some(self.writer.send(records))
     }
 
     /// Two: the next batch is encoded while the last is written.
     fn writes_in_flight(&self) -> usize {
         2
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn job(
-        batch: usize,
-        text: &str,
-    ) -> (
-        WriteJob,
-        tokio::sync::oneshot::Receiver<std::io::Result<u64>>,
-    ) {
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        let bytes = text.as_bytes().to_vec();
-        (WriteJob { batch, bytes, done }, outcome)
-    }
-
-    #[test]
-    fn after_a_failed_write_only_its_retry_is_written_so_the_order_holds() {
-        let dir = tempfile::tempdir().unwrap();
-        let folder = dir.path().join("not-yet");
-        let path = folder.join("out.jsonl");
-        let (jobs_tx, jobs) = std::sync::mpsc::channel();
-        let writer = std::thread::spawn({
-            let path = path.clone();
-            move || write_jobs(path, false, jobs)
-        });
-        let outcome = |rx: tokio::sync::oneshot::Receiver<_>| rx.blocking_recv().unwrap();
-        let (first, first_done) = job(1, "first\n");
-        let (second, second_done) = job(2, "second\n");
-        jobs_tx.send(first).unwrap();
-        jobs_tx.send(second).unwrap();
-        assert!(
-            outcome(first_done).is_err(),
-            "its folder does not exist yet"
-        );
-        assert!(
-            outcome(second_done).is_err(),
-            "refused: the first is retried first"
-        );
-        std::fs::create_dir(&folder).unwrap();
-        let (second, second_done) = job(2, "second\n");
-        jobs_tx.send(second).unwrap();
-        assert!(
-            outcome(second_done).is_err(),
-            "still refused before the first's retry"
-        );
-        for (batch, text) in [(1, "first\n"), (2, "second\n")] {
-            let (retry, done) = job(batch, text);
-            jobs_tx.send(retry).unwrap();
-            assert_eq!(outcome(done).unwrap(), text.len() as u64);
-        }
-        drop(jobs_tx);
-        writer.join().unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "first\nsecond\n");
     }
 }

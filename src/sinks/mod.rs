@@ -12,7 +12,10 @@
 pub mod file;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+mod ordered;
 pub mod stdout;
+
+pub use ordered::OrderedWriter;
 
 use std::collections::VecDeque;
 use std::future::Future;

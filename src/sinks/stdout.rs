@@ -6,7 +6,9 @@ use std::io::Write;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{encode_json_lines, Sink, SinkBuild, SinkConfig, SinkPlan};
+use std::sync::Arc;
+
+use super::{OrderedWriter, PendingWrite, Sink, SinkBuild, SinkConfig, SinkPlan};
 use crate::config::{ConfigErrors, Section};
 use crate::event::Record;
 
@@ -34,13 +36,18 @@ impl SinkPlan for StdoutPlan {
     }
 
     fn open(&self, _: &SinkBuild) -> anyhow::Result<Box<dyn Sink>> {
-        Ok(Box::<StdoutSink>::default())
+        Ok(Box::new(StdoutSink {
+            writer: OrderedWriter::start("logsieve-stdout", |bytes| {
+                let mut out = std::io::stdout().lock();
+                out.write_all(bytes).and_then(|()| out.flush())
+            })?,
+        }))
     }
 }
 
-#[derive(Default)]
+/// Its thread writes the batches in order while the next one is encoded.
 pub struct StdoutSink {
-    buf: Vec<u8>,
+    writer: OrderedWriter,
 }
 
 #[async_trait]
@@ -50,18 +57,14 @@ impl Sink for StdoutSink {
     }
 
     async fn write(&mut self, records: &[Record]) -> std::io::Result<u64> {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
-        encode_json_lines(records, &mut buf);
-        let (buf, result) = tokio::task::spawn_blocking(move || {
-            let mut out = std::io::stdout().lock();
-            let result = out.write_all(&buf).and_then(|()| out.flush());
-            (buf, result)
-        })
-        .await
-        .map_err(std::io::Error::other)?;
-        let written = buf.len() as u64;
-        self.buf = buf;
-        result.map(|()| written)
+        self.writer.send(records).await
+    }
+
+    fn start_write(&mut self, records: &Arc<Vec<Record>>) -> Option<PendingWrite> {
+        Some(self.writer.send(records))
+    }
+
+    fn writes_in_flight(&self) -> usize {
+        2
     }
 }
