@@ -213,7 +213,6 @@ impl Generation<'_> {
             Duration::from_millis(plan.batch.max_wait_ms),
         );
         let mut next_plan = None;
-        let mut plan = plan;
         loop {
             tokio::select! {
                 batch = batcher.next(), if !source_tasks.is_empty() => {
@@ -225,13 +224,12 @@ impl Generation<'_> {
                 }
                 Some(request) = reloads.recv(), if next_plan.is_none() => {
                     systemd::reloading();
-                    let answer = match self.reloader.prepare(&plan, registry) {
-                        Ok(Prepared::Tiers(new_tiers, new_plan)) => {
+                    let answer = match self.reloader.prepare(&plan.pipeline_key, registry) {
+                        Ok(Prepared::Tiers(new_tiers)) => {
                             let old = tiers.swap(Arc::new(*new_tiers));
                             forward_late(&tiers.load(), &sink_queues, &mut late);
                             let give_up = give_up.clone();
                             late.spawn(async move { Some(old.drain(&give_up).await) });
-                            plan = *new_plan;
                             systemd::ready();
                             Ok("reloaded: the new tiers label from the next batch".to_string())
                         }

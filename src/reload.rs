@@ -23,8 +23,8 @@ pub struct ReloadRequest {
 
 /// What a reload comes to.
 pub enum Prepared {
-    /// Only the tiers changed: these are the new ones (and the plan they came from).
-    Tiers(Box<Tiers>, Box<Plan>),
+    /// Only the tiers changed: these are the new ones.
+    Tiers(Box<Tiers>),
     /// Sources, sinks, batching or the server changed: run this plan instead.
     Pipeline(Box<Plan>),
 }
@@ -57,7 +57,8 @@ impl Reloader {
     /// Reads and checks the config, and builds the new tiers if they are all that changed.
     /// Call inside the runtime (the LLM tier starts its dispatcher); loading a model blocks
     /// this thread for a moment.
-    pub fn prepare(&self, current: &Plan, registry: &Registry) -> Result<Prepared, String> {
+    /// `pipeline_key`: the running plan's (see [`Plan::pipeline_key`]).
+    pub fn prepare(&self, pipeline_key: &str, registry: &Registry) -> Result<Prepared, String> {
         let plan = match config::load(self.path.as_deref()) {
             Ok(plan) => plan,
             Err(errors) => {
@@ -67,7 +68,7 @@ impl Reloader {
                 return Err(self.refused(format!("invalid configuration:\n{errors}")));
             }
         };
-        if plan.pipeline_key != current.pipeline_key {
+        if plan.pipeline_key != pipeline_key {
             self.taken();
             info!("config reloaded: sources, sinks, batching or server changed; draining and starting the pipeline again");
             return Ok(Prepared::Pipeline(Box::new(plan)));
@@ -76,7 +77,7 @@ impl Reloader {
             Ok(tiers) => {
                 self.taken();
                 info!("config reloaded: the new tiers take the next batch");
-                Ok(Prepared::Tiers(Box::new(tiers), Box::new(plan)))
+                Ok(Prepared::Tiers(Box::new(tiers)))
             }
             Err(e) => {
                 error!("config reload refused: the new tiers cannot be built: {e:#}");
