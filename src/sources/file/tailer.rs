@@ -181,8 +181,10 @@ impl Tailer {
                     self.stats.rotations += 1;
                     watched.path = path.clone();
                     watched.path_str = Arc::from(path.to_string_lossy().as_ref());
-                    // Without a source name, lines name the path they are read at now.
-                    watched.decoder = line_decoder(&self.settings, &watched.path_str);
+                    if self.settings.lines.name.is_none() {
+                        // Lines name the path they are read at now.
+                        watched.decoder = line_decoder(&self.settings, &watched.path_str);
+                    }
                     watched.orphaned = false;
                 }
                 Some(_) => watched.orphaned = false,
@@ -346,7 +348,7 @@ impl Tailer {
         }
         info!(source = %self.source(), file = %path_str, was = %old, offset, unread = meta.len() - offset, "a followed file moved while not watched (rotated while logsieve was stopped?): reading it to its end");
         self.stats.recovered += 1;
-        let mut watched = self.watched(file, path, dev_ino, id, offset);
+        let mut watched = self.watched(file, path, path_str, dev_ino, id, offset);
         watched.orphaned = true;
         self.files.insert(dev_ino, watched);
     }
@@ -356,11 +358,11 @@ impl Tailer {
         &self,
         file: std::fs::File,
         path: PathBuf,
+        path_str: Arc<str>,
         dev_ino: DevIno,
         id: u64,
         offset: u64,
     ) -> Watched {
-        let path_str: Arc<str> = Arc::from(path.to_string_lossy().as_ref());
         Watched {
             file,
             decoder: line_decoder(&self.settings, &path_str),
@@ -434,7 +436,7 @@ impl Tailer {
             identity.size = size;
         }
         info!(source = %self.source(), file = %path_str, offset, "following file");
-        let mut watched = self.watched(file, path, dev_ino, id, offset);
+        let mut watched = self.watched(file, path, path_str, dev_ino, id, offset);
         watched.identified = !head.is_empty();
         self.files.insert(dev_ino, watched);
     }
