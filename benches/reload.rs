@@ -35,6 +35,20 @@ fn line(i: usize) -> String {
     }
 }
 
+/// `logsieve run --config CONFIG [extra]`, quiet.
+fn start_agent(config: &Path, extra: &[&str]) -> std::process::Child {
+    Command::new(BIN)
+        .arg("run")
+        .args(extra)
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 fn write_config(dir: &Path) -> PathBuf {
     let config = format!(
         r#"data_dir = {data}
@@ -83,14 +97,7 @@ fn latency() {
     let config = write_config(&dir);
     let log = dir.join("logs/app.log");
     fs::write(&log, "").unwrap();
-    let mut agent = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut agent = start_agent(&config, &[]);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let (log, stop) = (log.clone(), stop.clone());
@@ -175,14 +182,7 @@ fn throughput() {
             }
             fs::write(dir.join("logs/app.log"), text).unwrap();
             let started = Instant::now();
-            let mut agent = Command::new(BIN)
-                .args(["run", "--exit-on-eof", "--config"])
-                .arg(&config)
-                .env("RUST_LOG", "warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
+            let mut agent = start_agent(&config, &["--exit-on-eof"]);
             let mut generation = 0;
             let mut next = started + every.unwrap_or(Duration::MAX / 4);
             while agent.try_wait().unwrap().is_none() {

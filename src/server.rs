@@ -219,13 +219,18 @@ async fn reload(axum::extract::State(state): axum::extract::State<State>) -> Res
     let (reply, answer) = tokio::sync::oneshot::channel();
     let request = crate::reload::ReloadRequest { reply: Some(reply) };
     if state.reload.send(request).await.is_err() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
+        return stopping();
     }
     match answer.await {
         Ok(Ok(what)) => (StatusCode::OK, format!("{what}\n")).into_response(),
         Ok(Err(why)) => (StatusCode::BAD_REQUEST, format!("{why}\n")).into_response(),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response(),
+        Err(_) => stopping(),
     }
+}
+
+/// 503: the agent is stopping and takes no more requests of this kind.
+fn stopping() -> Response {
+    (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response()
 }
 
 fn bad_request(message: impl Into<String>) -> Response {
@@ -256,7 +261,7 @@ async fn classify_upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse().ok());
     let Ok(_turn) = state.classifying.acquire().await else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
+        return stopping();
     };
     let body = match tokio::time::timeout(
         BODY_TIMEOUT,

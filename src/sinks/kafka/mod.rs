@@ -2,13 +2,14 @@
 //! by default) to a topic that may depend on the record (`logs.{label}` puts each label in a
 //! topic of its own). A batch is delivered when the broker acknowledged every message of it —
 //! that is what moves the source's checkpoint or offsets. Up to `batches_in_flight` batches are
-//! produced before the oldest is acknowledged; acknowledgements go back in batch order. When librdkafka gives up on a message
-//! (`message_timeout_ms`), the write fails: it is logged and counted, the batch's origins are not
-//! acknowledged, and the pipeline retries the batch (messages of it that did arrive are sent
-//! again: at least once). A message no retry can deliver (larger than the broker takes, an
-//! invalid topic) is the exception: it is dropped, logged and counted
-//! (`logsieve_kafka_dropped_records_total`), so that one record cannot stall every source
-//! behind the sink. A healthcheck at start keeps `/ready` at 503 until the brokers answer.
+//! produced before the oldest is acknowledged; acknowledgements go back in batch order. When
+//! librdkafka gives up on a message (`message_timeout_ms`) or its queue is full, the write
+//! fails: it is logged and counted, the batch's origins are not acknowledged, and the pipeline
+//! retries the batch (messages of it that did arrive are sent again: at least once). A message
+//! no retry can deliver (larger than the broker takes, an invalid topic) is the exception: it
+//! is dropped, logged and counted (`logsieve_kafka_dropped_records_total`), so that one record
+//! cannot stall every source behind the sink. A healthcheck at start keeps `/ready` at 503
+//! until the brokers answer.
 
 mod topic;
 
