@@ -470,7 +470,20 @@ fn two_agents_share_a_group_and_one_takes_over_when_the_other_stops() {
         },
     );
 
-    produce(&broker, &input, (0..30_000).map(line));
+    // Keyed, so the messages spread over the three partitions: without keys librdkafka's
+    // sticky partitioner may put a quick burst in the two partitions of one agent.
+    let lines: Vec<String> = (0..30_000).map(line).collect();
+    let keys: Vec<String> = (0..30_000).map(|i| i.to_string()).collect();
+    let messages: Vec<Out<'_>> = lines
+        .iter()
+        .zip(&keys)
+        .map(|(l, k)| Out {
+            key: Some(k.as_bytes()),
+            payload: Some(l.as_bytes()),
+            headers: &[],
+        })
+        .collect();
+    produce_with(&broker, &input, &messages);
     let union = |setups: &[&Setup]| -> HashSet<String> {
         setups
             .iter()
