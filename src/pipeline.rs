@@ -1,9 +1,11 @@
 //! The agent, top to bottom: open sinks, start the HTTP server and the sources, then batch →
 //! label → fan out to every sink until the sources are done; on SIGTERM/SIGINT stop reading,
 //! drain what is in flight, flush the sinks, write checkpoints, exit 0. Every channel is bounded,
-//! so a slow sink slows the sources instead of growing memory. Lines handed to the LLM tier
+//! so a slow sink slows the sources instead of growing memory. The lines the fast tiers decide
+//! leave before the model runs on the rest of their batch, and lines handed to the LLM tier
 //! leave later, on their own, with a claim on their chunk: records can leave out of order
-//! (`[tiers.llm] ordered = true` keeps them in order at the LLM's pace).
+//! (`[tiers.llm] ordered = true` keeps each batch together and in order, at the model's and
+//! the LLM's pace).
 //!
 //! A config reload (SIGHUP, `POST /reload`; see `reload`) either swaps the tiers between two
 //! batches, or ends this run of the pipeline as a stop would and starts the next with the new
@@ -213,17 +215,39 @@ impl Generation<'_> {
             Duration::from_millis(plan.batch.max_wait_ms),
         );
         let mut next_plan = None;
+        let mut model_run: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             tokio::select! {
                 batch = batcher.next(), if !source_tasks.is_empty() => {
                     let Some(Batch { events, acks }) = batch else { break };
                     batch_sizes.observe(events.len() as f64);
                     let current = tiers.load_full();
-                    let records = current.label_streaming(events, |i| acks.for_line(i)).await;
-                    send_to_sinks(&sink_queues, Arc::new(records), acks.chunks).await;
+                    let (early, rest) = current.label_fast(events).await;
+                    if !early.is_empty() {
+                        // Decided by the fast tiers: they do not wait for the model.
+                        send_to_sinks(&sink_queues, Arc::new(early), acks.chunks.clone()).await;
+                    }
+                    // One batch at the model at a time, on a task of its own, while the next
+                    // batch's fast tiers run; waiting for it here keeps batches in order.
+                    if let Some(run) = model_run.take() {
+                        run.await?;
+                    }
+                    if rest.is_slow() {
+                        let queues = sink_queues.clone();
+                        model_run = Some(tokio::spawn(async move {
+                            let records = current.label_rest(rest, |i| acks.for_line(i)).await;
+                            send_to_sinks(&queues, Arc::new(records), acks.chunks).await;
+                        }));
+                    } else {
+                        let records = current.label_rest(rest, |i| acks.for_line(i)).await;
+                        send_to_sinks(&sink_queues, Arc::new(records), acks.chunks).await;
+                    }
                 }
                 Some(request) = reloads.recv(), if next_plan.is_none() => {
                     systemd::reloading();
+                    if let Some(run) = model_run.take() {
+                        run.await?;
+                    }
                     let answer = match self.reloader.prepare(&plan.pipeline_key, registry) {
                         Ok(Prepared::Tiers(new_tiers)) => {
                             let old = tiers.swap(Arc::new(*new_tiers));
@@ -249,6 +273,9 @@ impl Generation<'_> {
                 }
                 _ = shutdown.cancelled(), if source_tasks.is_empty() => break,
             }
+        }
+        if let Some(run) = model_run.take() {
+            run.await?;
         }
         if next_plan.is_none() || self.stop.is_cancelled() {
             systemd::stopping();

@@ -330,3 +330,74 @@ fn like_seed_training_matches_or_beats_the_seed_report() {
         "like-seed leaves the regex labels out"
     );
 }
+
+/// The agent with the model tier, batches of 16 and no template cache (every batch has lines
+/// for the model): half of `line(i)` is decided by the rules (`User … logged in`, `Backup …`),
+/// half by the model.
+fn run_with_the_model(ordered: bool) -> (Setup, u64) {
+    let setup = Setup::new();
+    let text: String = (0..TOTAL).map(|i| line(i) + "\n").collect();
+    fs::write(setup.path("app.log"), &text).unwrap();
+    let config = setup.write_config("app.log", "read_from = \"beginning\"");
+    let models = repo_path("models");
+    let mut extra = format!(
+        r#"
+[batch]
+max_lines = 16
+[tiers.cache]
+capacity = 0
+[tiers.model]
+onnxruntime = "{models}/onnxruntime/libonnxruntime.so"
+model = "{models}/minilm/model.onnx"
+tokenizer = "{models}/minilm/tokenizer.json"
+checksums = "{models}/SHA256SUMS"
+head = "{models}/head.json"
+"#,
+        models = models.display()
+    );
+    if ordered {
+        extra.push_str("[tiers.llm]\nenabled = false\nordered = true\n");
+    }
+    let mut toml = fs::read_to_string(&config).unwrap();
+    toml.push_str(&extra);
+    fs::write(&config, toml).unwrap();
+    let (status, stderr) = setup.run_to_end();
+    assert!(status.success(), "{stderr}");
+    (setup, text.len() as u64)
+}
+
+const TOTAL: usize = 400;
+
+#[test]
+fn the_rules_lines_leave_before_the_model_runs_and_nothing_is_lost() {
+    let (setup, size) = run_with_the_model(false);
+    Tally::of(&setup.out(), TOTAL).assert_each_once();
+    // Both deliveries of a batch hold its chunks: the checkpoint passes them once both are
+    // written, and at the end it holds the whole file.
+    assert_eq!(setup.checkpoint_offsets()[0].1, size);
+    let out = records(&setup.out());
+    let model = out.iter().filter(|r| r["tier"] == "model").count();
+    assert!(model >= TOTAL / 4, "the model labelled {model} lines");
+    // The rules' lines (even numbers) of the first batch come out before its model lines.
+    let order: Vec<usize> = out
+        .iter()
+        .map(|r| sequence_of(r["message"].as_str().unwrap()).unwrap())
+        .collect();
+    let at = |i: usize| order.iter().position(|&s| s == i).unwrap();
+    assert!(
+        at(14) < at(1),
+        "line 14 (rules) before line 1 (model): {order:?}"
+    );
+}
+
+#[test]
+fn ordered_keeps_every_batch_together_and_in_order() {
+    let (setup, size) = run_with_the_model(true);
+    Tally::of(&setup.out(), TOTAL).assert_each_once();
+    assert_eq!(setup.checkpoint_offsets()[0].1, size);
+    let order: Vec<usize> = records(&setup.out())
+        .iter()
+        .map(|r| sequence_of(r["message"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(order, (0..TOTAL).collect::<Vec<_>>());
+}

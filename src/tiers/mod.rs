@@ -7,9 +7,11 @@
 //! `model_error` when the model could not run on it).
 //!
 //! The LLM tier stands apart from the chain, and only [`Tiers`] knows it: [`Tiers::label`] waits
-//! for its answers; [`Tiers::label_streaming`] hands it the lines and lets the rest of the batch
-//! go on, and the answers come back later as [`LateRecords`]; [`Tiers::drain`] waits for what
-//! it still holds at shutdown.
+//! for its answers; the agent's way, [`Tiers::label_fast`] then [`Tiers::label_rest`], hands it
+//! the lines and lets the rest of the batch go on, and the answers come back later as
+//! [`LateRecords`]; [`Tiers::drain`] waits for what it still holds at shutdown. The agent's way
+//! also lets the lines the fast tiers (routing, rules, cache) decided leave before a slow tier
+//! (the model) runs on the rest of their batch. With `ordered = true` nothing leaves early.
 //!
 //! Each tier owns its section of the config (`[[tiers.route]]`, `[tiers.regex]`, …) and its
 //! checks; [`TiersConfig::plan`] gathers them into the [`TiersPlan`] that [`Tiers::build`] runs.
@@ -96,6 +98,8 @@ pub struct TiersPlan {
     pub cache: cache::CacheConfig,
     pub model: Option<model::ModelPlan>,
     pub llm: llm::config::LlmPlan,
+    /// `[tiers.llm] ordered`: the records of a batch leave together, in order.
+    pub ordered: bool,
     /// Where the LLM tier keeps its answers across restarts.
     pub data_dir: PathBuf,
 }
@@ -122,6 +126,7 @@ impl TiersConfig {
             Some(m) => m.plan(&at.table("model"), labels, errs),
             None => Some(None),
         };
+        let ordered = self.llm.as_ref().is_some_and(|l| l.ordered);
         let llm = llm::config::LlmConfig::plan(self.llm, &at.table("llm"), errs);
         Some(TiersPlan {
             labels: labels.clone(),
@@ -130,6 +135,7 @@ impl TiersConfig {
             cache: self.cache,
             model: model?,
             llm: llm?,
+            ordered,
             data_dir: data_dir.to_path_buf(),
         })
     }
@@ -247,6 +253,11 @@ pub struct Escalated {
 pub trait Tier: Send + Sync {
     fn name(&self) -> TierName;
     async fn label(&self, batch: &mut [Pending]);
+    /// A tier whose run over a batch can take long (the model): in the agent, the lines the
+    /// tiers before it decided leave without waiting for it.
+    fn is_slow(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Clone)]
@@ -304,17 +315,31 @@ impl TierMetrics {
 /// The ordered chain of tiers, and the LLM tier behind it.
 pub struct Tiers {
     chain: Vec<Box<dyn Tier>>,
+    /// Where the slow tiers begin in `chain` (its length when there is none).
+    slow_from: usize,
     llm: Option<llm::LlmTier>,
+    /// Keep each batch's records together and in order (no early leaving, no late records).
+    ordered: bool,
     metrics: TierMetrics,
     /// Cancelled once the LLM tier has answered all it held: [`LateRecords`] then ends.
     late_done: CancellationToken,
 }
 
 impl Tiers {
-    pub fn new(chain: Vec<Box<dyn Tier>>, llm: Option<llm::LlmTier>, registry: &Registry) -> Tiers {
+    pub fn new(
+        chain: Vec<Box<dyn Tier>>,
+        llm: Option<llm::LlmTier>,
+        ordered: bool,
+        registry: &Registry,
+    ) -> Tiers {
         Tiers {
+            slow_from: chain
+                .iter()
+                .position(|t| t.is_slow())
+                .unwrap_or(chain.len()),
             chain,
             llm,
+            ordered,
             metrics: TierMetrics::register(registry),
             late_done: CancellationToken::new(),
         }
@@ -337,7 +362,7 @@ impl Tiers {
             chain.push(Box::new(model.build(cache.clone(), registry)?));
         }
         let llm = llm::LlmTier::build(plan, cache, registry)?;
-        Ok(Tiers::new(chain, llm, registry))
+        Ok(Tiers::new(chain, llm, plan.ordered, registry))
     }
 
     /// Runs every tier over a batch, waiting for the LLM's answers, and returns the records in
@@ -350,25 +375,61 @@ impl Tiers {
         self.finish(batch, None)
     }
 
-    /// The agent's way: runs the cheap tiers and hands the lines bound for the LLM to it, each
-    /// with a claim on its chunk (`ack_for(i)` for line i); they leave later, as
-    /// [`LateRecords`]. Returns the records that leave now: the batch's other lines in order,
-    /// then the LLM-bound lines the LLM tier decided at once (cached template, full queue, open
-    /// breaker). With `[tiers.llm] ordered = true` (or no LLM) this is [`Tiers::label`].
-    pub async fn label_streaming(
-        &self,
-        events: Vec<Event>,
-        ack_for: impl Fn(usize) -> Ack,
-    ) -> Vec<Record> {
-        let Some(llm) = self.llm.as_ref().filter(|l| !l.ordered()) else {
-            return self.label(events).await;
+    /// The agent's way, first half: runs the fast tiers (routing, the rules, the cache). When
+    /// some lines are left for a slow tier (the model) and the output need not keep its order,
+    /// the lines decided so far leave now: returns their records, and the rest of the batch
+    /// for [`Tiers::label_rest`]. Otherwise returns no records, and the whole batch.
+    pub async fn label_fast(&self, events: Vec<Event>) -> (Vec<Record>, Labelling) {
+        let mut batch: Vec<Pending> = events.into_iter().map(Pending::new).collect();
+        self.run_tiers(&self.chain[..self.slow_from], &mut batch)
+            .await;
+        let slow = self.slow_from < self.chain.len() && batch.iter().any(Pending::is_open);
+        let leave_early = slow && !self.ordered && batch.iter().any(|p| p.verdict.is_some());
+        if !leave_early {
+            let index = (0..batch.len()).collect();
+            return (Vec::new(), Labelling { batch, index, slow });
+        }
+        let (mut early, mut rest) = (Vec::new(), Labelling::default());
+        rest.slow = true;
+        for (i, mut p) in batch.into_iter().enumerate() {
+            match p.verdict.take() {
+                Some(verdict) => early.push(Record {
+                    event: p.event,
+                    verdict,
+                }),
+                None => {
+                    rest.batch.push(p);
+                    rest.index.push(i);
+                }
+            }
+        }
+        self.metrics.count(early.iter().map(|r| &r.verdict));
+        (early, rest)
+    }
+
+    /// The agent's way, second half: the slow tiers, then the LLM tier, which is handed its
+    /// lines, each with a claim on its chunk (`ack_for(i)` for line i of the batch); they
+    /// leave later, as [`LateRecords`]. Returns the records that leave now: the other lines in
+    /// order, then the LLM-bound lines the LLM tier decided at once (cached template, full
+    /// queue, open breaker). With `ordered = true` (or no LLM) the LLM's answers are waited
+    /// for and the records keep the batch's order.
+    pub async fn label_rest(&self, rest: Labelling, ack_for: impl Fn(usize) -> Ack) -> Vec<Record> {
+        let Labelling {
+            mut batch, index, ..
+        } = rest;
+        self.run_tiers(&self.chain[self.slow_from..], &mut batch)
+            .await;
+        let Some(llm) = self.llm.as_ref().filter(|_| !self.ordered) else {
+            if let Some(llm) = &self.llm {
+                self.timed(llm, &mut batch).await;
+            }
+            return self.finish(batch, None);
         };
-        let batch = self.run_chain(events).await;
         let mut leaving = Vec::new();
         let mut records = self.finish(batch, Some(&mut leaving));
         let first_decided = records.len();
         for (i, line) in leaving {
-            if let Some((record, ack)) = llm.dispatch(line, ack_for(i)).await {
+            if let Some((record, ack)) = llm.dispatch(line, ack_for(index[i])).await {
                 ack.delivered(); // it leaves with its batch, whose acks cover it
                 records.push(record);
             }
@@ -407,13 +468,18 @@ impl Tiers {
 
     async fn run_chain(&self, events: Vec<Event>) -> Vec<Pending> {
         let mut batch: Vec<Pending> = events.into_iter().map(Pending::new).collect();
-        for tier in &self.chain {
+        self.run_tiers(&self.chain, &mut batch).await;
+        batch
+    }
+
+    /// Runs `tiers` in turn over the batch, until no line is open.
+    async fn run_tiers(&self, tiers: &[Box<dyn Tier>], batch: &mut [Pending]) {
+        for tier in tiers {
             if batch.iter().all(|p| !p.is_open()) {
                 break;
             }
-            self.timed(tier.as_ref(), &mut batch).await;
+            self.timed(tier.as_ref(), batch).await;
         }
-        batch
     }
 
     async fn timed(&self, tier: &dyn Tier, batch: &mut [Pending]) {
@@ -458,6 +524,23 @@ impl Tiers {
     }
 }
 
+/// A batch between [`Tiers::label_fast`] and [`Tiers::label_rest`]: its lines not yet on their
+/// way, each with its index in the batch.
+#[derive(Debug, Default)]
+pub struct Labelling {
+    batch: Vec<Pending>,
+    index: Vec<usize>,
+    /// Some of its lines are left for a slow tier.
+    slow: bool,
+}
+
+impl Labelling {
+    /// Whether [`Tiers::label_rest`] will run a slow tier (the model) on it.
+    pub fn is_slow(&self) -> bool {
+        self.slow
+    }
+}
+
 /// Records the LLM tier answered after their batch left, each with its claim on its chunk,
 /// gathered as they come (up to 256 at a time).
 pub struct LateRecords {
@@ -485,5 +568,118 @@ impl LateRecords {
         }
         self.metrics.count(records.iter().map(|r| &r.verdict));
         Some((records, acks))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Origin;
+
+    /// Decides the lines that say "rule", as the rules would.
+    struct Rules;
+    /// Decides every line left, as the model would: a slow tier.
+    struct Model;
+
+    fn decide(batch: &mut [Pending], tier: TierName, only: &str) {
+        for p in batch.iter_mut() {
+            if p.is_open() && p.event.message.contains(only) {
+                p.verdict = Some(Verdict {
+                    label: Arc::from("Error"),
+                    tier,
+                    confidence: None,
+                    rule: None,
+                    reason: None,
+                });
+            }
+        }
+    }
+
+    #[async_trait]
+    impl Tier for Rules {
+        fn name(&self) -> TierName {
+            TierName::Regex
+        }
+        async fn label(&self, batch: &mut [Pending]) {
+            decide(batch, TierName::Regex, "rule");
+        }
+    }
+
+    #[async_trait]
+    impl Tier for Model {
+        fn name(&self) -> TierName {
+            TierName::Model
+        }
+        async fn label(&self, batch: &mut [Pending]) {
+            decide(batch, TierName::Model, "");
+        }
+        fn is_slow(&self) -> bool {
+            true
+        }
+    }
+
+    fn tiers(ordered: bool) -> Tiers {
+        let chain: Vec<Box<dyn Tier>> = vec![Box::new(Rules), Box::new(Model)];
+        Tiers::new(chain, None, ordered, &Registry::default())
+    }
+
+    fn events(messages: &[&str]) -> Vec<Event> {
+        let timestamp: Arc<str> = Arc::from("2026-01-01T00:00:00.000Z");
+        messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let origin = Origin::Row { row: i as u64 + 1 };
+                Event::plain(timestamp.clone(), "app", m.to_string(), origin)
+            })
+            .collect()
+    }
+
+    fn said(records: &[Record]) -> Vec<(String, TierName)> {
+        records
+            .iter()
+            .map(|r| (r.event.message.clone(), r.verdict.tier))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_rules_lines_leave_before_the_model_runs_on_the_rest_unless_ordered() {
+        let batch = ["rule a", "model b", "rule c", "model d"];
+        let (early, rest) = tiers(false).label_fast(events(&batch)).await;
+        assert!(rest.is_slow());
+        assert_eq!(
+            said(&early),
+            [
+                ("rule a".into(), TierName::Regex),
+                ("rule c".into(), TierName::Regex)
+            ]
+        );
+        let later = tiers(false).label_rest(rest, |_| Ack::none()).await;
+        assert_eq!(
+            said(&later),
+            [
+                ("model b".into(), TierName::Model),
+                ("model d".into(), TierName::Model)
+            ]
+        );
+
+        let (early, rest) = tiers(true).label_fast(events(&batch)).await;
+        assert!(early.is_empty(), "ordered: nothing leaves early");
+        let all = tiers(true).label_rest(rest, |_| Ack::none()).await;
+        let order: Vec<String> = said(&all).into_iter().map(|(m, _)| m).collect();
+        assert_eq!(order, batch);
+    }
+
+    #[tokio::test]
+    async fn a_batch_the_fast_tiers_decide_whole_leaves_once_and_skips_the_model() {
+        let (early, rest) = tiers(false).label_fast(events(&["rule a", "rule b"])).await;
+        assert!(early.is_empty());
+        assert!(!rest.is_slow());
+        let records = tiers(false).label_rest(rest, |_| Ack::none()).await;
+        assert_eq!(records.len(), 2);
+
+        let (early, rest) = tiers(false).label_fast(events(&["model a"])).await;
+        assert!(early.is_empty(), "nothing decided, nothing leaves early");
+        assert!(rest.is_slow());
     }
 }

@@ -97,8 +97,10 @@ pub struct LlmConfig {
     /// How long the breaker stays open before one probe is let through (ms).
     #[serde(default = "default_llm_breaker_open_ms")]
     pub breaker_open_ms: u64,
-    /// Keep the records of a batch in order: wait for the batch's LLM answers before writing
-    /// any of it (a slow LLM then slows the stream).
+    /// Keep the records of a batch together and in order: wait for the batch's model run and
+    /// LLM answers before writing any of it (a slow LLM then slows the stream). Without it
+    /// the lines the rules (or the cache) decide leave before the model runs on the rest of
+    /// their batch, and LLM lines leave when answered. Applies with the LLM tier off too.
     #[serde(default)]
     pub ordered: bool,
     /// Keep LLM verdicts in `data_dir/llm-cache.jsonl` so a restart does not ask again.

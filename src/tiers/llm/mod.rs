@@ -111,7 +111,6 @@ pub struct LlmTier {
     slots: Arc<Semaphore>,
     capacity: usize,
     on_full: OnFull,
-    ordered: bool,
     route_labels: Vec<Arc<[Arc<str>]>>,
     /// Per route, what names it in cache keys: its source, or its message regex (not its
     /// index, so that reordering routes does not mix their answers).
@@ -219,18 +218,12 @@ impl LlmTier {
             slots: Arc::new(Semaphore::new(llm.queue_capacity)),
             capacity: llm.queue_capacity,
             on_full: llm.on_full,
-            ordered: llm.ordered,
             route_labels,
             route_ids,
             all_labels,
             output: Mutex::new(Some(output)),
             stop,
         }))
-    }
-
-    /// Whether the agent should wait for a batch's answers to keep its records in order.
-    pub fn ordered(&self) -> bool {
-        self.ordered
     }
 
     /// The answers to dispatched lines; the pipeline takes it once.

@@ -90,6 +90,10 @@ impl Tier for ModelTier {
         TierName::Model
     }
 
+    fn is_slow(&self) -> bool {
+        true
+    }
+
     async fn label(&self, batch: &mut [Pending]) {
         // One embedding per distinct template.
         let mut by_template: HashMap<String, Vec<usize>> = HashMap::new();
