@@ -20,9 +20,8 @@
 //! Run: `cargo bench --bench llm`. The report is Markdown, for BENCHMARKS.md.
 
 use std::fs::{self, File};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 mod common;
@@ -231,9 +230,7 @@ struct Seen {
 /// records with substring searches, not a JSON parser, so that it takes little of the CPU the
 /// agent is measured on.
 struct Follower {
-    file: Option<File>,
-    path: PathBuf,
-    partial: Vec<u8>,
+    tail: Tail,
     with_ingest: bool,
     records: Vec<Seen>,
     others: usize,
@@ -242,9 +239,7 @@ struct Follower {
 impl Follower {
     fn new(path: PathBuf, with_ingest: bool) -> Follower {
         Follower {
-            file: None,
-            path,
-            partial: Vec::new(),
+            tail: Tail::new(path),
             with_ingest,
             records: Vec::new(),
             others: 0,
@@ -252,45 +247,25 @@ impl Follower {
     }
 
     fn poll(&mut self) {
-        if self.file.is_none() {
-            self.file = File::open(&self.path).ok();
-        }
-        let Some(file) = self.file.as_mut() else {
-            return;
-        };
-        let before = self.partial.len();
-        file.read_to_end(&mut self.partial)
-            .expect("read the output");
-        if self.partial.len() == before {
-            return;
-        }
-        let at = SystemTime::now();
-        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else {
-            return;
-        };
-        let rest = self.partial.split_off(end + 1);
-        for line in self
-            .partial
-            .split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty())
-        {
+        let (with_ingest, records, others) =
+            (self.with_ingest, &mut self.records, &mut self.others);
+        self.tail.poll(|at, line| {
             let has = |needle: &str| memchr::memmem::find(line, needle.as_bytes()).is_some();
             let llm_line = has(LLM_MARK);
             let answered = llm_line && (has(r#""tier":"llm""#) || has(r#""tier":"cache""#));
-            let ingest = self.with_ingest.then(|| {
+            let ingest = with_ingest.then(|| {
                 let record: serde_json::Value = serde_json::from_slice(line).expect("JSON");
                 humantime::parse_rfc3339(record["timestamp"].as_str().expect("timestamp"))
                     .expect("RFC 3339")
             });
-            self.others += usize::from(!llm_line);
-            self.records.push(Seen {
+            *others += usize::from(!llm_line);
+            records.push(Seen {
                 at,
                 llm_line,
                 answered,
                 ingest,
             });
-        }
-        self.partial = rest;
+        });
     }
 }
 
@@ -325,7 +300,7 @@ fn throughput(work: &Path, input: &Path, llm: Option<&ScriptedLlm>, cache: bool)
     let mut follower = Follower::new(dir.join("out.jsonl"), false);
     let expected_other = LINES - LINES / EVERY;
     let started = SystemTime::now();
-    let mut child = agent(&config, &dir, true);
+    let mut child = spawn_agent(&config, &dir, true);
     let (mut other_done, mut rss_kib) = (None, 0);
     while child.try_wait().expect("try_wait").is_none() {
         rss_kib = proc_memory_kib(child.id(), "VmHWM").unwrap_or(rss_kib);
@@ -394,7 +369,7 @@ fn latency(
     let input = dir.join("in.log");
     File::create(&input).expect("create the input");
     let config = write_config(&dir, &input, Some((url, model)), cache);
-    let mut child = agent(&config, &dir, false);
+    let mut child = spawn_agent(&config, &dir, false);
     let mut follower = Follower::new(dir.join("out.jsonl"), true);
     std::thread::sleep(Duration::from_millis(500)); // the agent finds the file
     let mut writer = fs::OpenOptions::new().append(true).open(&input).unwrap();
@@ -460,20 +435,4 @@ fn latency(
         other,
         requests,
     }
-}
-
-fn agent(config: &Path, dir: &Path, exit_on_eof: bool) -> std::process::Child {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("run").arg("--config").arg(config);
-    if exit_on_eof {
-        cmd.arg("--exit-on-eof");
-    }
-    cmd.env("RUST_LOG", "info")
-        .env_remove("LOGSIEVE_DATA_DIR")
-        .env_remove("LOGSIEVE_SERVER_ADDRESS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(File::create(dir.join("stderr.log")).expect("create stderr.log"))
-        .spawn()
-        .expect("start logsieve")
 }

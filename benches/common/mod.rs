@@ -2,11 +2,12 @@
 //! facts every report starts with.
 #![allow(dead_code)] // each bench uses its own subset
 
-use std::fs;
-use std::io;
+use std::fs::{self, File};
+use std::io::{self, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::SystemTime;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_logsieve");
 
@@ -126,4 +127,68 @@ pub fn thousands(n: u64) -> String {
         out.push(digit);
     }
     out
+}
+
+/// Follows a file another process appends lines to (the agent's output).
+pub struct Tail {
+    file: Option<File>,
+    path: PathBuf,
+    partial: Vec<u8>,
+}
+
+impl Tail {
+    pub fn new(path: PathBuf) -> Tail {
+        Tail {
+            file: None,
+            path,
+            partial: Vec::new(),
+        }
+    }
+
+    /// Calls `each` with every complete, non-empty line written since the last poll, and the
+    /// time this poll saw it.
+    pub fn poll(&mut self, mut each: impl FnMut(SystemTime, &[u8])) {
+        if self.file.is_none() {
+            self.file = File::open(&self.path).ok();
+        }
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        let before = self.partial.len();
+        file.read_to_end(&mut self.partial)
+            .expect("read the followed file");
+        if self.partial.len() == before {
+            return;
+        }
+        let at = SystemTime::now();
+        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else {
+            return;
+        };
+        let rest = self.partial.split_off(end + 1);
+        for line in self.partial.split(|&b| b == b'\n') {
+            if !line.is_empty() {
+                each(at, line);
+            }
+        }
+        self.partial = rest;
+    }
+}
+
+/// `logsieve run --config <config>` (with `--exit-on-eof` when asked), its log in
+/// `dir/stderr.log`, without the environment that would change its config.
+pub fn spawn_agent(config: &Path, dir: &Path, exit_on_eof: bool) -> Child {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("run").arg("--config").arg(config);
+    if exit_on_eof {
+        cmd.arg("--exit-on-eof");
+    }
+    cmd.env("RUST_LOG", "info")
+        .env_remove("LOGSIEVE_DATA_DIR")
+        .env_remove("LOGSIEVE_SERVER_ADDRESS")
+        .env_remove("GROQ_API_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(dir.join("stderr.log")).expect("create stderr.log"))
+        .spawn()
+        .expect("start logsieve")
 }
