@@ -2,12 +2,15 @@
 //!
 //! Run: `cargo bench --bench model` (after `scripts/fetch-models.sh`; reads the seed set from
 //! `../shared/data/seed/synthetic_logs.csv`). Prints Markdown tables for BENCHMARKS.md:
-//! 1. the embedder + head alone: lines/s of the fp32 and int8 models, 1 and 2 threads, 256 and
-//!    128 tokens, ONNX Runtime's thread spinning, each changed alone, with the cosine of its
-//!    vectors to fp32's and its peak RSS — each row in a fresh process, so peak RSS is its own;
-//! 2. `logsieve classify` on the 2410-row synthetic set: a cold process (model load included)
-//!    and a warm cache (the same rows labelled again in one process), next to the seed's
-//!    ~35 rows/s measured on this machine (DESIGN.md §5);
+//! 1. the embedder + head alone: lines/s of the fp32 and int8 models, runs of one token count
+//!    or padded mixed lengths (before 2026-11-30), batches of 32 and 1 line, 1 and 2 threads,
+//!    256 and 128 tokens, ONNX Runtime's thread spinning, each changed alone,
+//!    with the cosine of its vectors to fp32's and its peak RSS — each row in a fresh process,
+//!    so peak RSS is its own;
+//! 2. `logsieve classify` on the 2410-row synthetic set: cold processes (model load included)
+//!    with the default config and with each model and batch size, and a warm cache (the same
+//!    rows labelled again in one process), next to the seed's ~35 rows/s measured on this
+//!    machine (DESIGN.md §5);
 //! 3. a stream where 95% of lines repeat 200 templates: lines/s with the cache and without.
 
 use std::path::PathBuf;
@@ -57,31 +60,35 @@ struct Variant {
     what: &'static str,
     model: &'static str,
     threads: usize,
+    batch: usize,
     max_tokens: usize,
     spinning: bool,
+    mixed_lengths: bool,
 }
-
-const BATCH: usize = 32;
 
 /// Child mode: embed and predict 512 lines; prints lines/s and writes the vectors (raw f32,
 /// in line order) to `out` for the parent to compare.
 fn embed_child(spec: &str) {
     let parts: Vec<&str> = spec.split(',').collect();
-    let [model, threads, max_tokens, spinning, out] = parts[..] else {
-        panic!("model,threads,max_tokens,spinning,out: {spec}")
+    let [model, threads, batch, max_tokens, spinning, mixed_lengths, out] = parts[..] else {
+        panic!("model,threads,batch,max_tokens,spinning,mixed_lengths,out: {spec}")
     };
     let lines = model_lines(512);
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
-    let mut options =
-        EmbedOptions::new(threads.parse().unwrap(), BATCH, max_tokens.parse().unwrap());
+    let mut options = EmbedOptions::new(
+        threads.parse().unwrap(),
+        batch.parse().unwrap(),
+        max_tokens.parse().unwrap(),
+    );
     options.spinning = spinning == "true";
+    options.mixed_lengths = mixed_lengths == "true";
     let mut embedder = Embedder::load(&model_files(model), &options).expect("model");
     let head = logsieve::tiers::model::logistic::Head::load(&repo().join("models/head.json"))
         .expect("head");
     embedder.embed(&refs[..32]).expect("warm-up");
     let started = Instant::now();
     let mut vectors = Vec::with_capacity(refs.len());
-    for chunk in refs.chunks(BATCH * 4) {
+    for chunk in refs.chunks(128) {
         for v in embedder.embed(chunk).expect("embed") {
             head.predict(&v);
             vectors.push(v);
@@ -255,86 +262,133 @@ fn main() {
 }
 
 fn embedder_table(exe: &std::path::Path) {
-    println!("### 1. Embedder + head alone (512 `bert` lines of the seed, batches of {BATCH}, after a warm-up batch)\n");
-    println!("Each row changes one thing from the first; cosine is to the first row's vectors.\n");
-    println!("| variant | model | threads | tokens | spinning | lines/s | × first | cosine min | cosine mean | peak RSS MiB |");
-    println!("|---|---|--:|--:|---|--:|--:|--:|--:|--:|");
+    println!("### 1. Embedder + head alone (512 `bert` lines of the seed, in calls of 128 lines, after a warm-up call)\n");
+    println!("Each row changes one thing from the first; cosine is to the first row's vectors; lines/s is the median of interleaved rounds (`LOGSIEVE_BENCH_ROUNDS`, 3).\n");
+    println!("| variant | model | threads | batch | lengths per run | tokens | spinning | lines/s | × first | cosine min | cosine mean | peak RSS MiB |");
+    println!("|---|---|--:|--:|---|--:|---|--:|--:|--:|--:|--:|");
     let variants = [
         Variant {
-            what: "today (fp32)",
+            what: "before (fp32, padded batches)",
             model: "model.onnx",
             threads: 2,
+            batch: 32,
             max_tokens: 256,
             spinning: false,
+            mixed_lengths: true,
         },
         Variant {
-            what: "1 thread",
-            model: "model.onnx",
-            threads: 1,
-            max_tokens: 256,
-            spinning: false,
-        },
-        Variant {
-            what: "128 tokens",
+            what: "fp32",
             model: "model.onnx",
             threads: 2,
-            max_tokens: 128,
-            spinning: false,
-        },
-        Variant {
-            what: "threads spin",
-            model: "model.onnx",
-            threads: 2,
+            batch: 32,
             max_tokens: 256,
-            spinning: true,
+            spinning: false,
+            mixed_lengths: false,
         },
         Variant {
-            what: "int8",
+            what: "int8, padded batches",
             model: "model.int8.onnx",
             threads: 2,
+            batch: 32,
             max_tokens: 256,
             spinning: false,
+            mixed_lengths: true,
+        },
+        Variant {
+            what: "int8 (the default)",
+            model: "model.int8.onnx",
+            threads: 2,
+            batch: 32,
+            max_tokens: 256,
+            spinning: false,
+            mixed_lengths: false,
+        },
+        Variant {
+            what: "int8, batches of 1",
+            model: "model.int8.onnx",
+            threads: 2,
+            batch: 1,
+            max_tokens: 256,
+            spinning: false,
+            mixed_lengths: false,
         },
         Variant {
             what: "int8, 1 thread",
             model: "model.int8.onnx",
             threads: 1,
+            batch: 32,
             max_tokens: 256,
             spinning: false,
+            mixed_lengths: false,
         },
         Variant {
             what: "int8, 128 tokens",
             model: "model.int8.onnx",
             threads: 2,
+            batch: 32,
             max_tokens: 128,
             spinning: false,
+            mixed_lengths: false,
+        },
+        Variant {
+            what: "int8, threads spin",
+            model: "model.int8.onnx",
+            threads: 2,
+            batch: 32,
+            max_tokens: 256,
+            spinning: true,
+            mixed_lengths: false,
         },
     ];
+    // Rounds of every variant in turn, each row its median rate: this VM's speed drifts by
+    // ±20% over minutes, and a drift then weighs on every row alike.
+    let rounds: usize = std::env::var("LOGSIEVE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut first: Option<(f64, Vec<Vec<f32>>)> = None;
+    let mut rates = vec![Vec::new(); variants.len()];
+    let mut rss = vec![0f64; variants.len()];
+    for _ in 0..rounds.max(1) {
+        for (i, v) in variants.iter().enumerate() {
+            let out = dir.path().join(format!("{i}.f32"));
+            let spec = format!(
+                "{},{},{},{},{},{},{}",
+                v.model,
+                v.threads,
+                v.batch,
+                v.max_tokens,
+                v.spinning,
+                v.mixed_lengths,
+                out.display()
+            );
+            let (stdout, peak) =
+                run_measured(Command::new(exe).env("LOGSIEVE_BENCH_EMBED_CHILD", spec));
+            rates[i].push(stdout.trim().parse::<f64>().unwrap_or(f64::NAN));
+            rss[i] = rss[i].max(peak);
+        }
+    }
+    let median = |r: &Vec<f64>| {
+        let mut r = r.clone();
+        r.sort_by(f64::total_cmp);
+        r[r.len() / 2]
+    };
+    let base = read_vectors(&dir.path().join("0.f32"));
+    let base_rate = median(&rates[0]);
     for (i, v) in variants.iter().enumerate() {
-        let out = dir.path().join(format!("{i}.f32"));
-        let spec = format!(
-            "{},{},{},{},{}",
-            v.model,
-            v.threads,
-            v.max_tokens,
-            v.spinning,
-            out.display()
-        );
-        let (stdout, rss) = run_measured(Command::new(exe).env("LOGSIEVE_BENCH_EMBED_CHILD", spec));
-        let rate: f64 = stdout.trim().parse().unwrap_or(f64::NAN);
-        let vectors = read_vectors(&out);
-        let (base_rate, base) = first.get_or_insert_with(|| (rate, vectors.clone()));
-        let (min, mean) = cosines(base, &vectors);
+        let rate = median(&rates[i]);
+        let (min, mean) = cosines(&base, &read_vectors(&dir.path().join(format!("{i}.f32"))));
         println!(
-            "| {} | {} | {} | {} | {} | {rate:.0} | {:.2}× | {min:.4} | {mean:.4} | {rss:.0} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {rate:.0} | {:.2}× | {min:.4} | {mean:.4} | {:.0} |",
             v.what,
             v.model,
             v.threads,
+            v.batch,
+            if v.mixed_lengths { "mixed, padded" } else { "one" },
             v.max_tokens,
             if v.spinning { "on" } else { "off" },
-            rate / *base_rate
+            rate / base_rate,
+            rss[i]
         );
     }
 }
@@ -354,22 +408,47 @@ fn classify_table() {
         );
         (2410.0 / started.elapsed().as_secs_f64(), rss)
     };
-    let (cold, rss) = cold_classify(&repo().join("config/logsieve.toml"));
-    // The same config with the int8 model (its rules file named by its full path).
+    // The default config, and the same with another model and batch size (its rules file
+    // named by its full path).
     let dir = tempfile::tempdir().expect("temp dir");
-    let int8_config = dir.path().join("int8.toml");
     let text = std::fs::read_to_string(repo().join("config/logsieve.toml")).expect("config");
-    let rules = repo().join("config/rules.toml");
-    std::fs::write(
-        &int8_config,
-        text.replace("models/minilm/model.onnx", "models/minilm/model.int8.onnx")
-            .replace(
-                "\"rules.toml\"",
-                &format!("{:?}", rules.display().to_string()),
-            ),
-    )
-    .expect("int8 config");
-    let (cold_int8, rss_int8) = cold_classify(&int8_config);
+    let rules = format!(
+        "{:?}",
+        repo().join("config/rules.toml").display().to_string()
+    );
+    let variant = |model: &str, batch: usize| {
+        let edited: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.starts_with("model = \"models/minilm/") {
+                    format!("model = \"models/minilm/{model}\"")
+                } else if l.starts_with("batch_size = ") {
+                    format!("batch_size = {batch}")
+                } else {
+                    l.replace("\"rules.toml\"", &rules)
+                }
+            })
+            .collect();
+        let path = dir.path().join(format!("{model}-{batch}.toml"));
+        std::fs::write(&path, edited.join("\n")).expect("variant config");
+        path
+    };
+    let configs = [
+        (
+            "the default config (int8)",
+            repo().join("config/logsieve.toml"),
+        ),
+        ("fp32", variant("model.onnx", 32)),
+        ("int8, batches of 1", variant("model.int8.onnx", 1)),
+    ];
+    println!("| run | rows/s | × seed (35 rows/s) | peak RSS MiB |\n|---|--:|--:|--:|");
+    for (name, config) in &configs {
+        let (rate, rss) = cold_classify(config);
+        println!(
+            "| cold process (`logsieve classify`, model load included), {name} | {rate:.0} | {:.0}× | {rss:.0} |",
+            rate / SEED_ROWS_PER_SECOND
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -377,12 +456,6 @@ fn classify_table() {
     let chain = tiers(100_000);
     let first = rt.block_on(label_rate(&chain, seed_events()));
     let warm = rt.block_on(label_rate(&chain, seed_events()));
-    println!("| run | rows/s | × seed (35 rows/s) | peak RSS MiB |\n|---|--:|--:|--:|");
-    println!("| cold process (`logsieve classify`, model load included) | {cold:.0} | {:.0}× | {rss:.0} |", cold / SEED_ROWS_PER_SECOND);
-    println!(
-        "| cold process, int8 model | {cold_int8:.0} | {:.0}× | {rss_int8:.0} |",
-        cold_int8 / SEED_ROWS_PER_SECOND
-    );
     println!(
         "| in process, cold cache | {first:.0} | {:.0}× | |",
         first / SEED_ROWS_PER_SECOND

@@ -6,7 +6,7 @@
 //! one is embedded. The rule-decided lines are the seed's `complexity = regex` lines.
 //!
 //! 1. **Throughput**, all lines never seen: lines/s of the embedder + head alone (in process,
-//!    the model tier's settings: batches of 32 lines, 2 threads, 256 tokens), of the whole tier
+//!    the model tier's default settings: int8, one line per run, 2 threads, 256 tokens), of the whole tier
 //!    chain in process (templates, cache misses, model; the better of two interleaved rounds
 //!    each), and of `logsieve run --exit-on-eof` (file source → route + regex + cache + model
 //!    → file sink), from start to the last record and after the first records to the last.
@@ -130,7 +130,7 @@ fn never_seen(model_lines: &[String], i: usize) -> String {
 fn model_files() -> ModelFiles {
     ModelFiles {
         onnxruntime: repo_path("models/onnxruntime/libonnxruntime.so"),
-        model: repo_path("models/minilm/model.onnx"),
+        model: repo_path("models/minilm/model.int8.onnx"),
         tokenizer: repo_path("models/minilm/tokenizer.json"),
         checksums: repo_path("models/SHA256SUMS"),
     }
@@ -141,7 +141,7 @@ fn model_files() -> ModelFiles {
 /// Embedder + head on the lines in pipeline-sized calls (512), after a warm-up call.
 fn embedder_alone(lines: &[String]) -> f64 {
     let mut embedder =
-        Embedder::load(&model_files(), &EmbedOptions::new(2, 32, 256)).expect("the model");
+        Embedder::load(&model_files(), &EmbedOptions::new(2, 1, 256)).expect("the model");
     let head = Head::load(&repo_path("models/head.json")).expect("the head");
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     embedder.embed(&refs[..32]).expect("warm-up");
@@ -383,7 +383,7 @@ impl Follower {
 
 // ----- the agent -----
 
-/// File source → route + regex + cache + model (the shipped head, fp32) → file sink; the
+/// File source → route + regex + cache + model (int8, the shipped head) → file sink; the
 /// server on `port` when given; with `ordered`, each batch leaves whole and in order.
 fn config(dir: &Path, input: &Path, port: Option<u16>, ordered: bool) -> PathBuf {
     let server = match port {
@@ -419,7 +419,7 @@ path = {out}
         input = toml_path(input),
         rules = toml_path(&repo_path("config/rules.toml")),
         onnxruntime = toml_path(&repo_path("models/onnxruntime/libonnxruntime.so")),
-        model = toml_path(&repo_path("models/minilm/model.onnx")),
+        model = toml_path(&repo_path("models/minilm/model.int8.onnx")),
         tokenizer = toml_path(&repo_path("models/minilm/tokenizer.json")),
         checksums = toml_path(&repo_path("models/SHA256SUMS")),
         head = toml_path(&repo_path("models/head.json")),

@@ -103,7 +103,11 @@ pub fn train(plan: &Plan, options: &TrainOptions) -> anyhow::Result<()> {
     let model = plan.tiers.model.as_ref().ok_or_else(|| {
         anyhow::anyhow!("the config has no [tiers.model] enabled; training needs its model files")
     })?;
-    let mut embedder = Embedder::load(&model.files, &model.embed_options())?;
+    // One line per run: each line's own embedding, whatever else is in the data, so the same
+    // data gives the same head with any batch size in the config.
+    let mut one_per_run = model.embed_options();
+    one_per_run.batch_size = 1;
+    let mut embedder = Embedder::load(&model.files, &one_per_run)?;
     eprintln!("embedding {} rows with all-MiniLM-L6-v2 …", selected.len());
     let embeddings = embed_with_progress(&mut embedder, &selected)?;
 

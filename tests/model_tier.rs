@@ -31,7 +31,7 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 /// The lowest cosine between `model`'s embeddings of the fixture's sentences and
 /// sentence-transformers' own (fp32) vectors, and its sentence.
-fn lowest_cosine_to_reference(model: &str) -> (f32, String) {
+fn lowest_cosine_to_reference(model: &str, batch: usize) -> (f32, String) {
     let reference: serde_json::Value = serde_json::from_str(
         &fs::read_to_string(repo_path("tests/fixtures/embedding_reference.json")).unwrap(),
     )
@@ -56,8 +56,8 @@ fn lowest_cosine_to_reference(model: &str) -> (f32, String) {
         .collect();
     let mut files = model_files();
     files.model = repo_path(model);
-    // Batches of 16, so padding and length-sorting are part of what is checked.
-    let mut embedder = Embedder::load(&files, &EmbedOptions::new(2, 16, 256)).unwrap();
+    // Batches of 16: padding and length-sorting are part of what is checked.
+    let mut embedder = Embedder::load(&files, &EmbedOptions::new(2, batch, 256)).unwrap();
     let got = embedder.embed(&sentences).unwrap();
     let mut worst = (f32::MAX, String::new());
     for ((sentence, want), have) in sentences.iter().zip(&expected).zip(&got) {
@@ -67,26 +67,35 @@ fn lowest_cosine_to_reference(model: &str) -> (f32, String) {
             worst = (c, sentence.to_string());
         }
     }
-    eprintln!("{model}: lowest cosine {:.6} for {:?}", worst.0, worst.1);
+    eprintln!(
+        "{model}, batches of {batch}: lowest cosine {:.6} for {:?}",
+        worst.0, worst.1
+    );
     worst
 }
 
 #[test]
 fn embeddings_match_sentence_transformers_reference_vectors() {
-    let (lowest, sentence) = lowest_cosine_to_reference("models/minilm/model.onnx");
+    let (lowest, sentence) = lowest_cosine_to_reference("models/minilm/model.onnx", 16);
     assert!(
         lowest >= 0.999,
         "cosine {lowest:.6} < 0.999 for {sentence:?}"
     );
 }
 
-/// The opt-in int8 model stays near the fp32 vectors. Not nearer than 0.98, which is why it is
-/// not the default: batched with longer lines, "ok" comes out at 0.974 (its activations share
-/// one int8 scale with theirs; alone it is 0.985). BENCHMARKS.md §2.
+/// The int8 model (the default) stays near the fp32 vectors, alone and in batches: dynamic
+/// quantisation takes one int8 scale per activation tensor, so a run holds lines of one token
+/// count only. Batched with longer lines and their padding, "ok" drifted to 0.974, below the
+/// 0.98 gate (BENCHMARKS.md §2).
 #[test]
 fn the_int8_model_stays_close_to_the_reference_vectors() {
-    let (lowest, sentence) = lowest_cosine_to_reference("models/minilm/model.int8.onnx");
-    assert!(lowest >= 0.97, "cosine {lowest:.6} < 0.97 for {sentence:?}");
+    for batch in [1, 16] {
+        let (lowest, sentence) = lowest_cosine_to_reference("models/minilm/model.int8.onnx", batch);
+        assert!(
+            lowest >= 0.98,
+            "batches of {batch}: cosine {lowest:.6} < 0.98 for {sentence:?}"
+        );
+    }
 }
 
 #[test]
@@ -134,7 +143,8 @@ fn classify_reaches_099_on_the_seed_synthetic_set() {
 }
 
 /// The shipped head on 140 lines of other systems' formats it was never trained on
-/// (training/holdout_eval.csv; README: 0.857, the lines it is unsure of escalate).
+/// (training/holdout_eval.csv; README: 0.850 with the int8 model, the lines it is unsure of
+/// escalate).
 #[test]
 fn the_shipped_head_holds_its_accuracy_on_held_out_lines() {
     let accuracy = classify_accuracy(&repo_path("training/holdout_eval.csv"));

@@ -1,9 +1,12 @@
 //! Sentence embeddings: all-MiniLM-L6-v2 through ONNX Runtime (`ort`, loaded dynamically from
 //! the library `scripts/fetch-models.sh` unpacks) and the model's own tokenizer (`tokenizers`).
 //! An embedding is the mean of `last_hidden_state` over the attention mask, L2-normalised —
-//! what sentence-transformers does for this model. Texts are sorted by length and run in
-//! batches of `batch_size`, padded to the longest in the batch and truncated at `max_tokens`
-//! (at most the model's 256): unsorted batches pad to ~4× the real tokens and run ~4× slower.
+//! what sentence-transformers does for this model. Texts are truncated at `max_tokens` (at most
+//! the model's 256), sorted by token count and run in batches of up to `batch_size` texts of
+//! *one* token count, so nothing is padded: padding costs compute (unsorted batches padded to
+//! ~4× the real tokens and ran ~4× slower), and with the int8 model, whose activations are
+//! quantised with one scale per run, a short line batched with long ones drifts (cosine 0.974
+//! to fp32 for "ok", against 0.985 alone or among lines of its length).
 //!
 //! Every asset is checked against `models/SHA256SUMS` before use, so a missing or corrupt file
 //! is one clear message naming it and the command that fetches it, never a dlopen backtrace.
@@ -111,6 +114,9 @@ pub struct EmbedOptions {
     /// ONNX Runtime's threads spin between runs instead of sleeping: a little faster, and a
     /// busy core while the tier waits for lines. Off in logsieve; the benchmark measures it.
     pub spinning: bool,
+    /// Lines of different token counts share a run, padded to the longest (logsieve before
+    /// 2026-11-30). Off in logsieve; the benchmark measures it.
+    pub mixed_lengths: bool,
 }
 
 impl EmbedOptions {
@@ -120,6 +126,7 @@ impl EmbedOptions {
             batch_size,
             max_tokens,
             spinning: false,
+            mixed_lengths: false,
         }
     }
 }
@@ -128,6 +135,7 @@ pub struct Embedder {
     session: Session,
     tokenizer: Tokenizer,
     batch_size: usize,
+    mixed_lengths: bool,
 }
 
 impl Embedder {
@@ -168,12 +176,14 @@ impl Embedder {
             session,
             tokenizer,
             batch_size: options.batch_size.max(1),
+            mixed_lengths: options.mixed_lengths,
         })
     }
 
     /// Embeds `texts`, returning one unit vector per text in the same order. Texts are
-    /// tokenised once, sorted by token count and run in batches of at most `batch_size` rows
-    /// and [`TOKEN_BUDGET`] padded tokens, so memory stays flat whatever the line lengths.
+    /// tokenised once, sorted by token count and run in batches of one token count, at most
+    /// `batch_size` rows and [`TOKEN_BUDGET`] tokens, so memory stays flat whatever the line
+    /// lengths.
     pub fn embed(&mut self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
         let cut_texts: Vec<&str> = texts.iter().map(|t| cut(t)).collect();
         let encodings = self
@@ -189,6 +199,8 @@ impl Embedder {
             while end < order.len()
                 && end - start < self.batch_size
                 && (end - start + 1) * encodings[order[end]].len() <= TOKEN_BUDGET
+                && (self.mixed_lengths
+                    || encodings[order[end]].len() == encodings[order[start]].len())
             {
                 end += 1;
             }
