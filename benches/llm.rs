@@ -20,7 +20,6 @@
 //! Run: `cargo bench --bench llm`. The report is Markdown, for BENCHMARKS.md.
 
 use std::fs::{self, File};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -372,26 +371,8 @@ fn latency(
     let mut child = spawn_agent(&config, &dir, false);
     let mut follower = Follower::new(dir.join("out.jsonl"), true);
     std::thread::sleep(Duration::from_millis(500)); // the agent finds the file
-    let mut writer = fs::OpenOptions::new().append(true).open(&input).unwrap();
     let total = rate * seconds;
-    let tick = Duration::from_millis(10);
-    let per_tick = rate / 100;
-    let started = Instant::now();
-    let mut written = 0;
-    while written < total {
-        let mut chunk = String::new();
-        for i in written..(written + per_tick).min(total) {
-            chunk.push_str(&line(i, 2));
-            chunk.push('\n');
-        }
-        writer.write_all(chunk.as_bytes()).unwrap();
-        written += per_tick;
-        follower.poll();
-        let next = started + tick * (written / per_tick) as u32;
-        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-    }
+    append_at_rate(&input, rate, total, |i| line(i, 2), || follower.poll());
     let deadline = Instant::now() + Duration::from_secs(60);
     while follower.records.len() < total && Instant::now() < deadline {
         follower.poll();

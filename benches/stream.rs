@@ -259,30 +259,15 @@ fn latency(
     let mut child = spawn_agent(&config, &dir, false);
     let mut follower = Follower::new(dir.join("out.jsonl"));
     std::thread::sleep(Duration::from_secs(2)); // the model loads, the agent finds the file
-    let mut writer = fs::OpenOptions::new().append(true).open(&input).unwrap();
     let total = rate * LATENCY_SECONDS;
-    let per_tick = (rate / 100).max(1);
-    let tick = Duration::from_millis(10);
-    let started = Instant::now();
-    let mut written = 0;
-    while written < total {
-        let mut chunk = String::new();
-        for i in written..(written + per_tick).min(total) {
-            if with_model && i % EVERY == 0 {
-                chunk.push_str(&never_seen(model_lines, i + 100_000));
-            } else {
-                chunk.push_str(&rule_lines[i % rule_lines.len()]);
-            }
-            chunk.push('\n');
+    let line = |i: usize| {
+        if with_model && i.is_multiple_of(EVERY) {
+            never_seen(model_lines, i + 100_000)
+        } else {
+            rule_lines[i % rule_lines.len()].clone()
         }
-        writer.write_all(chunk.as_bytes()).unwrap();
-        written += per_tick;
-        follower.poll();
-        let next = started + tick * (written / per_tick) as u32;
-        if let Some(wait) = next.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
-        }
-    }
+    };
+    append_at_rate(&input, rate, total, line, || follower.poll());
     let deadline = Instant::now() + Duration::from_secs(120);
     while follower.records.len() < total && Instant::now() < deadline {
         follower.poll();

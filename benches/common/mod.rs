@@ -3,11 +3,11 @@
 #![allow(dead_code)] // each bench uses its own subset
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_logsieve");
 
@@ -191,4 +191,40 @@ pub fn spawn_agent(config: &Path, dir: &Path, exit_on_eof: bool) -> Child {
         .stderr(File::create(dir.join("stderr.log")).expect("create stderr.log"))
         .spawn()
         .expect("start logsieve")
+}
+
+/// Appends `line(0..total)` to the file at `path`, `rate` lines/s in ticks of 10 ms, calling
+/// `each_tick` after every tick (to follow the output meanwhile).
+pub fn append_at_rate(
+    path: &Path,
+    rate: usize,
+    total: usize,
+    line: impl Fn(usize) -> String,
+    mut each_tick: impl FnMut(),
+) {
+    let mut writer = fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("open the input to append");
+    let tick = Duration::from_millis(10);
+    let started = Instant::now();
+    let (mut written, mut ticks) = (0, 0u32);
+    while written < total {
+        ticks += 1;
+        // Exact for any rate: by the end of tick k, k × rate / 100 lines.
+        let due = (ticks as usize * rate / 100).min(total);
+        let mut chunk = String::new();
+        for i in written..due {
+            chunk.push_str(&line(i));
+            chunk.push('\n');
+        }
+        writer
+            .write_all(chunk.as_bytes())
+            .expect("append to the input");
+        written = due;
+        each_tick();
+        if let Some(wait) = (started + tick * ticks).checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
 }
