@@ -7,6 +7,7 @@ mod common;
 use std::fs;
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use logsieve::event::{Event, Origin, TierName};
@@ -341,12 +342,11 @@ fn like_seed_training_matches_or_beats_the_seed_report() {
     );
 }
 
-/// The agent with the model tier, batches of 16 and no template cache (every batch has lines
-/// for the model): half of `line(i)` is decided by the rules (`User … logged in`, `Backup …`),
-/// half by the model.
-fn run_with_the_model(ordered: bool) -> (Setup, u64) {
-    let setup = Setup::new();
-    let text: String = (0..TOTAL).map(|i| line(i) + "\n").collect();
+/// The agent with the model tier (the fp32 model), batches of 16 and no template cache (every
+/// batch has lines for the model), over `line(0..total)` in `app.log`: half of them decided by
+/// the rules (`User … logged in`, `Backup …`), half by the model. Returns the file's size.
+fn with_the_model(setup: &Setup, total: usize, ordered: bool) -> u64 {
+    let text: String = (0..total).map(|i| line(i) + "\n").collect();
     fs::write(setup.path("app.log"), &text).unwrap();
     let config = setup.write_config("app.log", "read_from = \"beginning\"");
     let models = repo_path("models");
@@ -371,9 +371,16 @@ head = "{models}/head.json"
     let mut toml = fs::read_to_string(&config).unwrap();
     toml.push_str(&extra);
     fs::write(&config, toml).unwrap();
+    text.len() as u64
+}
+
+/// [`with_the_model`] over [`TOTAL`] lines, run to the end of the file.
+fn run_with_the_model(ordered: bool) -> (Setup, u64) {
+    let setup = Setup::new();
+    let size = with_the_model(&setup, TOTAL, ordered);
     let (status, stderr) = setup.run_to_end();
     assert!(status.success(), "{stderr}");
-    (setup, text.len() as u64)
+    (setup, size)
 }
 
 const TOTAL: usize = 400;
@@ -410,4 +417,55 @@ fn ordered_keeps_every_batch_together_and_in_order() {
         .map(|r| sequence_of(r["message"].as_str().unwrap()).unwrap())
         .collect();
     assert_eq!(order, (0..TOTAL).collect::<Vec<_>>());
+}
+
+/// Killed mid-stream while the rules' lines of a batch are out and its model lines are not:
+/// the checkpoint at that moment covers only lines already in the output, and after a restart
+/// every line is there (some twice: those written after the last checkpoint).
+#[test]
+fn kill_9_with_the_model_never_checkpoints_a_line_not_yet_written() {
+    const LINES: usize = 12_000;
+    let setup = Setup::new();
+    with_the_model(&setup, 0, false);
+    let agent = setup.start(&[]);
+    // Appended 100 lines at a time, so that the agent reads many chunks and checkpoints some.
+    let log = setup.path("app.log");
+    let writer = std::thread::spawn(move || {
+        let mut file = fs::OpenOptions::new().append(true).open(log).unwrap();
+        for start in (0..LINES).step_by(100) {
+            let text: String = (start..start + 100).map(|i| line(i) + "\n").collect();
+            std::io::Write::write_all(&mut file, text.as_bytes()).unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let checkpointed = || setup.checkpoint_offsets().first().map_or(0, |c| c.1);
+    agent.wait_until(Duration::from_secs(60), "output and a checkpoint", || {
+        line_count(&setup.out()) > 2_000 && checkpointed() > 0
+    });
+    agent.kill9();
+    let checkpointed = checkpointed();
+    eprintln!(
+        "killed with {} lines out, checkpoint at byte {checkpointed}",
+        line_count(&setup.out())
+    );
+    let written: std::collections::HashSet<usize> = records(&setup.out())
+        .iter()
+        .filter_map(|r| sequence_of(r["message"].as_str()?))
+        .collect();
+    assert!(written.len() < LINES, "killed mid-stream");
+    let mut end = 0;
+    for i in 0..LINES {
+        end += line(i).len() as u64 + 1;
+        if end > checkpointed {
+            break;
+        }
+        assert!(
+            written.contains(&i),
+            "line {i} ends at byte {end}, within the checkpoint ({checkpointed}), but was not written"
+        );
+    }
+    writer.join().unwrap();
+    let (status, stderr) = setup.run_to_end();
+    assert!(status.success(), "{stderr}");
+    Tally::of(&setup.out(), LINES).assert_none_lost();
 }
