@@ -6,7 +6,7 @@
 //! one is embedded. The rule-decided lines are the seed's `complexity = regex` lines.
 //!
 //! 1. **Throughput**, all lines never seen: lines/s of the embedder + head alone (in process,
-//!    the model tier's default settings: int8, one line per run, 2 threads, 256 tokens), of the whole tier
+//!    the model tier's default settings: int8, batches of 32, 2 threads, 256 tokens), of the whole tier
 //!    chain in process (templates, cache misses, model; the better of two interleaved rounds
 //!    each), and of `logsieve run --exit-on-eof` (file source → route + regex + cache + model
 //!    → file sink), from start to the last record and after the first records to the last.
@@ -141,7 +141,7 @@ fn model_files() -> ModelFiles {
 /// Embedder + head on the lines in pipeline-sized calls (512), after a warm-up call.
 fn embedder_alone(lines: &[String]) -> f64 {
     let mut embedder =
-        Embedder::load(&model_files(), &EmbedOptions::new(2, 1, 256)).expect("the model");
+        Embedder::load(&model_files(), &EmbedOptions::new(2, 32, 256)).expect("the model");
     let head = Head::load(&repo_path("models/head.json")).expect("the head");
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     embedder.embed(&refs[..32]).expect("warm-up");

@@ -228,9 +228,12 @@ impl Generation<'_> {
                         send_to_sinks(&sink_queues, Arc::new(early), acks.chunks.clone()).await;
                     }
                     // One batch at the model at a time, on a task of its own, while the next
-                    // batch's fast tiers run; waiting for it here keeps batches in order.
-                    if let Some(run) = model_run.take() {
-                        run.await?;
+                    // batches' fast tiers run; a batch with nothing for the model waits for it
+                    // only when batches must leave in order.
+                    if rest.is_slow() || current.is_ordered() {
+                        if let Some(run) = model_run.take() {
+                            run.await?;
+                        }
                     }
                     if rest.is_slow() {
                         let queues = sink_queues.clone();

@@ -57,7 +57,7 @@ fn lowest_cosine_to_reference(model: &str, batch: usize) -> (f32, String) {
         .collect();
     let mut files = model_files();
     files.model = repo_path(model);
-    // Batches of 16: padding and length-sorting are part of what is checked.
+    // In batches, length-sorting and runs of one token count are part of what is checked.
     let mut embedder = Embedder::load(&files, &EmbedOptions::new(2, batch, 256)).unwrap();
     let got = embedder.embed(&sentences).unwrap();
     let mut worst = (f32::MAX, String::new());

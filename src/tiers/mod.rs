@@ -439,6 +439,11 @@ impl Tiers {
         records
     }
 
+    /// Whether each batch's records leave together and in order (`ordered = true`).
+    pub fn is_ordered(&self) -> bool {
+        self.ordered
+    }
+
     /// The records the LLM answers after their batch left; taken once, by the pipeline. Ends
     /// after [`Tiers::drain`].
     pub fn take_late(&self) -> Option<LateRecords> {
