@@ -209,14 +209,7 @@ impl Agent {
     ) -> Agent {
         let port = free_port();
         let model = if model {
-            format!(
-                "[tiers.model]\nonnxruntime = {}\nmodel = {}\ntokenizer = {}\nchecksums = {}\nhead = {}\n",
-                toml_path(&repo_path("models/onnxruntime/libonnxruntime.so")),
-                toml_path(&repo_path("models/minilm/model.onnx")),
-                toml_path(&repo_path("models/minilm/tokenizer.json")),
-                toml_path(&repo_path("models/SHA256SUMS")),
-                toml_path(&repo_path("models/head.json")),
-            )
+            model_section("model.onnx")
         } else {
             String::new()
         };

@@ -394,23 +394,10 @@ fn latency(
         })
         .map(|(n, _)| n.to_string())
         .unwrap_or_else(|| "?".into());
-    let (mut llm, mut other) = (Vec::new(), Vec::new());
-    for seen in &follower.records {
+    let (llm, other) = sorted_split(follower.records.iter().map(|seen| {
         let ingest = seen.ingest.expect("ingest time");
-        let ms = seen
-            .at
-            .duration_since(ingest)
-            .unwrap_or_default()
-            .as_secs_f64()
-            * 1000.0;
-        if seen.llm_line {
-            llm.push(ms);
-        } else {
-            other.push(ms);
-        }
-    }
-    llm.sort_by(f64::total_cmp);
-    other.sort_by(f64::total_cmp);
+        (seen.llm_line, ms_between(ingest, seen.at))
+    }));
     Latency {
         llm,
         other,

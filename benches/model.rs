@@ -20,8 +20,9 @@ use std::time::Instant;
 
 use logsieve::event::{Event, Origin};
 use logsieve::tiers::model::embed::{EmbedOptions, Embedder};
-use logsieve::tiers::model::ModelFiles;
 use logsieve::tiers::Tiers;
+
+mod common;
 
 const SEED_ROWS_PER_SECOND: f64 = 35.0;
 
@@ -43,16 +44,6 @@ fn model_lines(n: usize) -> Vec<String> {
         .map(|r| r[2].to_string())
         .take(n)
         .collect()
-}
-
-fn model_files(model: &str) -> ModelFiles {
-    let m = repo().join("models");
-    ModelFiles {
-        onnxruntime: m.join("onnxruntime/libonnxruntime.so"),
-        model: m.join("minilm").join(model),
-        tokenizer: m.join("minilm/tokenizer.json"),
-        checksums: m.join("SHA256SUMS"),
-    }
 }
 
 /// One way to run the embedder: a row of table 1.
@@ -82,7 +73,7 @@ fn embed_child(spec: &str) {
     );
     options.spinning = spinning == "true";
     options.mixed_lengths = mixed_lengths == "true";
-    let mut embedder = Embedder::load(&model_files(model), &options).expect("model");
+    let mut embedder = Embedder::load(&common::model_files(model), &options).expect("model");
     let head = logsieve::tiers::model::logistic::Head::load(&repo().join("models/head.json"))
         .expect("head");
     embedder.embed(&refs[..32]).expect("warm-up");

@@ -30,7 +30,6 @@ use std::time::{Duration, Instant, SystemTime};
 use logsieve::event::{Event, Origin};
 use logsieve::tiers::model::embed::{EmbedOptions, Embedder};
 use logsieve::tiers::model::logistic::Head;
-use logsieve::tiers::model::ModelFiles;
 
 mod common;
 use common::*;
@@ -40,6 +39,8 @@ const LINES: usize = 2_000;
 /// In the latency stream, one line in this many is never seen (the rest the rules decide).
 const EVERY: usize = 4;
 const LATENCY_SECONDS: usize = 20;
+/// The model the tier runs by default.
+const MODEL: &str = "model.int8.onnx";
 
 fn main() {
     let work = repo_path("target/bench-data/stream");
@@ -127,21 +128,12 @@ fn never_seen(model_lines: &[String], i: usize) -> String {
     format!("[{tag}] {}", model_lines[i % model_lines.len()])
 }
 
-fn model_files() -> ModelFiles {
-    ModelFiles {
-        onnxruntime: repo_path("models/onnxruntime/libonnxruntime.so"),
-        model: repo_path("models/minilm/model.int8.onnx"),
-        tokenizer: repo_path("models/minilm/tokenizer.json"),
-        checksums: repo_path("models/SHA256SUMS"),
-    }
-}
-
 // ----- 1. throughput -----
 
 /// Embedder + head on the lines in pipeline-sized calls (512), after a warm-up call.
 fn embedder_alone(lines: &[String]) -> f64 {
     let mut embedder =
-        Embedder::load(&model_files(), &EmbedOptions::new(2, 32, 256)).expect("the model");
+        Embedder::load(&model_files(MODEL), &EmbedOptions::new(2, 32, 256)).expect("the model");
     let head = Head::load(&repo_path("models/head.json")).expect("the head");
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
     embedder.embed(&refs[..32]).expect("warm-up");
@@ -283,22 +275,12 @@ fn latency(
     );
     follower.poll();
     assert_eq!(follower.records.len(), total, "one record per line");
-    let (mut rules, mut model) = (Vec::new(), Vec::new());
-    for seen in &follower.records {
-        let ms = seen
-            .at
-            .duration_since(seen.ingest)
-            .unwrap_or_default()
-            .as_secs_f64()
-            * 1000.0;
-        if seen.by_rule {
-            rules.push(ms);
-        } else {
-            model.push(ms);
-        }
-    }
-    rules.sort_by(f64::total_cmp);
-    model.sort_by(f64::total_cmp);
+    let (rules, model) = sorted_split(
+        follower
+            .records
+            .iter()
+            .map(|seen| (seen.by_rule, ms_between(seen.ingest, seen.at))),
+    );
     let metric = |name: &str| {
         metrics
             .lines()
@@ -387,12 +369,7 @@ read_from = "beginning"
 glob_interval_ms = 100
 [tiers.regex]
 rules = {rules}
-[tiers.model]
-onnxruntime = {onnxruntime}
-model = {model}
-tokenizer = {tokenizer}
-checksums = {checksums}
-head = {head}
+{model}
 [tiers.llm]
 enabled = false
 ordered = {ordered}
@@ -403,11 +380,7 @@ path = {out}
         data = toml_path(&dir.join("data")),
         input = toml_path(input),
         rules = toml_path(&repo_path("config/rules.toml")),
-        onnxruntime = toml_path(&repo_path("models/onnxruntime/libonnxruntime.so")),
-        model = toml_path(&repo_path("models/minilm/model.int8.onnx")),
-        tokenizer = toml_path(&repo_path("models/minilm/tokenizer.json")),
-        checksums = toml_path(&repo_path("models/SHA256SUMS")),
-        head = toml_path(&repo_path("models/head.json")),
+        model = model_section(MODEL),
         out = toml_path(&dir.join("out.jsonl")),
     );
     fs::create_dir_all(dir).expect("create the run folder");

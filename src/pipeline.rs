@@ -235,15 +235,16 @@ impl Generation<'_> {
                             run.await?;
                         }
                     }
-                    if rest.is_slow() {
-                        let queues = sink_queues.clone();
-                        model_run = Some(tokio::spawn(async move {
-                            let records = current.label_rest(rest, |i| acks.for_line(i)).await;
-                            send_to_sinks(&queues, Arc::new(records), acks.chunks).await;
-                        }));
-                    } else {
+                    let slow = rest.is_slow();
+                    let queues = sink_queues.clone();
+                    let labelled = async move {
                         let records = current.label_rest(rest, |i| acks.for_line(i)).await;
-                        send_to_sinks(&sink_queues, Arc::new(records), acks.chunks).await;
+                        send_to_sinks(&queues, Arc::new(records), acks.chunks).await;
+                    };
+                    if slow {
+                        model_run = Some(tokio::spawn(labelled));
+                    } else {
+                        labelled.await;
                     }
                 }
                 Some(request) = reloads.recv(), if next_plan.is_none() => {

@@ -228,3 +228,48 @@ pub fn append_at_rate(
         }
     }
 }
+
+/// The model assets `scripts/fetch-models.sh` puts under `models/`, with `model` (a file of
+/// `models/minilm/`) as the ONNX model.
+pub fn model_files(model: &str) -> logsieve::tiers::model::ModelFiles {
+    logsieve::tiers::model::ModelFiles {
+        onnxruntime: repo_path("models/onnxruntime/libonnxruntime.so"),
+        model: repo_path("models/minilm").join(model),
+        tokenizer: repo_path("models/minilm/tokenizer.json"),
+        checksums: repo_path("models/SHA256SUMS"),
+    }
+}
+
+/// A `[tiers.model]` section naming [`model_files`] and the shipped head by their full paths.
+pub fn model_section(model: &str) -> String {
+    let files = model_files(model);
+    format!(
+        "[tiers.model]\nonnxruntime = {}\nmodel = {}\ntokenizer = {}\nchecksums = {}\nhead = {}\n",
+        toml_path(&files.onnxruntime),
+        toml_path(&files.model),
+        toml_path(&files.tokenizer),
+        toml_path(&files.checksums),
+        toml_path(&repo_path("models/head.json")),
+    )
+}
+
+/// Milliseconds from `from` to `to` (0 when `to` is earlier).
+pub fn ms_between(from: SystemTime, to: SystemTime) -> f64 {
+    to.duration_since(from).unwrap_or_default().as_secs_f64() * 1000.0
+}
+
+/// The values split by `first` (those where it holds, then the others), each sorted, for
+/// [`percentile`].
+pub fn sorted_split(values: impl Iterator<Item = (bool, f64)>) -> (Vec<f64>, Vec<f64>) {
+    let (mut yes, mut no) = (Vec::new(), Vec::new());
+    for (first, value) in values {
+        if first {
+            yes.push(value);
+        } else {
+            no.push(value);
+        }
+    }
+    yes.sort_by(f64::total_cmp);
+    no.sort_by(f64::total_cmp);
+    (yes, no)
+}

@@ -368,7 +368,12 @@ impl Tiers {
     /// Runs every tier over a batch, waiting for the LLM's answers, and returns the records in
     /// the batch's order.
     pub async fn label(&self, events: Vec<Event>) -> Vec<Record> {
-        let mut batch = self.run_chain(events).await;
+        let batch = self.run_chain(events).await;
+        self.wait_for_llm(batch).await
+    }
+
+    /// Asks the LLM tier (if any) and waits for its answers: the batch's records, in order.
+    async fn wait_for_llm(&self, mut batch: Vec<Pending>) -> Vec<Record> {
         if let Some(llm) = &self.llm {
             self.timed(llm, &mut batch).await;
         }
@@ -420,10 +425,7 @@ impl Tiers {
         self.run_tiers(&self.chain[self.slow_from..], &mut batch)
             .await;
         let Some(llm) = self.llm.as_ref().filter(|_| !self.ordered) else {
-            if let Some(llm) = &self.llm {
-                self.timed(llm, &mut batch).await;
-            }
-            return self.finish(batch, None);
+            return self.wait_for_llm(batch).await;
         };
         let mut leaving = Vec::new();
         let mut records = self.finish(batch, Some(&mut leaving));
@@ -581,50 +583,47 @@ mod tests {
     use super::*;
     use crate::event::Origin;
 
-    /// Decides the lines that say "rule", as the rules would.
-    struct Rules;
-    /// Decides every line left, as the model would: a slow tier.
-    struct Model;
+    /// Decides the open lines that contain `only` as `tier` would: the rules ("rule"), or the
+    /// model (every line left; a slow tier).
+    struct Deciding {
+        tier: TierName,
+        only: &'static str,
+    }
 
-    fn decide(batch: &mut [Pending], tier: TierName, only: &str) {
-        for p in batch.iter_mut() {
-            if p.is_open() && p.event.message.contains(only) {
-                p.verdict = Some(Verdict {
-                    label: Arc::from("Error"),
-                    tier,
-                    confidence: None,
-                    rule: None,
-                    reason: None,
-                });
+    #[async_trait]
+    impl Tier for Deciding {
+        fn name(&self) -> TierName {
+            self.tier
+        }
+        async fn label(&self, batch: &mut [Pending]) {
+            for p in batch.iter_mut() {
+                if p.is_open() && p.event.message.contains(self.only) {
+                    p.verdict = Some(Verdict {
+                        label: Arc::from("Error"),
+                        tier: self.tier,
+                        confidence: None,
+                        rule: None,
+                        reason: None,
+                    });
+                }
             }
         }
-    }
-
-    #[async_trait]
-    impl Tier for Rules {
-        fn name(&self) -> TierName {
-            TierName::Regex
-        }
-        async fn label(&self, batch: &mut [Pending]) {
-            decide(batch, TierName::Regex, "rule");
-        }
-    }
-
-    #[async_trait]
-    impl Tier for Model {
-        fn name(&self) -> TierName {
-            TierName::Model
-        }
-        async fn label(&self, batch: &mut [Pending]) {
-            decide(batch, TierName::Model, "");
-        }
         fn is_slow(&self) -> bool {
-            true
+            self.tier == TierName::Model
         }
     }
 
     fn tiers(ordered: bool) -> Tiers {
-        let chain: Vec<Box<dyn Tier>> = vec![Box::new(Rules), Box::new(Model)];
+        let chain: Vec<Box<dyn Tier>> = vec![
+            Box::new(Deciding {
+                tier: TierName::Regex,
+                only: "rule",
+            }),
+            Box::new(Deciding {
+                tier: TierName::Model,
+                only: "",
+            }),
+        ];
         Tiers::new(chain, None, ordered, &Registry::default())
     }
 
