@@ -21,7 +21,7 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 mod common;
 #[allow(dead_code)]
@@ -299,21 +299,15 @@ fn throughput(work: &Path, input: &Path, llm: Option<&ScriptedLlm>, cache: bool)
     let mut follower = Follower::new(dir.join("out.jsonl"), false);
     let expected_other = LINES - LINES / EVERY;
     let started = SystemTime::now();
-    let mut child = spawn_agent(&config, &dir, true);
+    let child = spawn_agent(&config, &dir, true);
     let (mut other_done, mut rss_kib) = (None, 0);
-    while child.try_wait().expect("try_wait").is_none() {
-        rss_kib = proc_memory_kib(child.id(), "VmHWM").unwrap_or(rss_kib);
+    wait_following(child, &dir, |pid| {
+        rss_kib = proc_memory_kib(pid, "VmHWM").unwrap_or(rss_kib);
         follower.poll();
         if other_done.is_none() && follower.others == expected_other {
             other_done = follower.records.last().map(|s| s.at);
         }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(
-        child.wait().expect("wait").success(),
-        "agent failed; see {}",
-        dir.display()
-    );
+    });
     follower.poll();
     assert_eq!(follower.records.len(), LINES, "one record per line");
     let last_other = || {
@@ -368,20 +362,16 @@ fn latency(
     let input = dir.join("in.log");
     File::create(&input).expect("create the input");
     let config = write_config(&dir, &input, Some((url, model)), cache);
-    let mut child = spawn_agent(&config, &dir, false);
+    let child = spawn_agent(&config, &dir, false);
     let mut follower = Follower::new(dir.join("out.jsonl"), true);
     std::thread::sleep(Duration::from_millis(500)); // the agent finds the file
     let total = rate * seconds;
     append_at_rate(&input, rate, total, |i| line(i, 2), || follower.poll());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while follower.records.len() < total && Instant::now() < deadline {
+    poll_until(Duration::from_secs(60), || {
         follower.poll();
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let status = child.wait().expect("wait for the agent");
-    assert!(status.success(), "agent failed; see {}", dir.display());
+        follower.records.len() >= total
+    });
+    stop_agent(child, &dir);
     follower.poll();
     assert_eq!(follower.records.len(), total, "one record per line");
     let stderr = fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();

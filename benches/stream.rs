@@ -185,16 +185,8 @@ fn agent_throughput(work: &Path, lines: &[String]) -> (f64, f64) {
     let config = config(&dir, &input, None, false);
     let mut follower = Follower::new(dir.join("out.jsonl"));
     let started = SystemTime::now();
-    let mut child = spawn_agent(&config, &dir, true);
-    while child.try_wait().expect("try_wait").is_none() {
-        follower.poll();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(
-        child.wait().expect("wait").success(),
-        "agent failed; see {}",
-        dir.display()
-    );
+    let child = spawn_agent(&config, &dir, true);
+    wait_following(child, &dir, |_| follower.poll());
     follower.poll();
     assert_eq!(follower.records.len(), lines.len(), "one record per line");
     let first = follower.records.first().expect("records").at;
@@ -248,7 +240,7 @@ fn latency(
     File::create(&input).expect("create the input");
     let port = free_port();
     let config = config(&dir, &input, Some(port), ordered);
-    let mut child = spawn_agent(&config, &dir, false);
+    let child = spawn_agent(&config, &dir, false);
     let mut follower = Follower::new(dir.join("out.jsonl"));
     std::thread::sleep(Duration::from_secs(2)); // the model loads, the agent finds the file
     let total = rate * LATENCY_SECONDS;
@@ -260,19 +252,12 @@ fn latency(
         }
     };
     append_at_rate(&input, rate, total, line, || follower.poll());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while follower.records.len() < total && Instant::now() < deadline {
+    poll_until(Duration::from_secs(120), || {
         follower.poll();
-        std::thread::sleep(Duration::from_millis(2));
-    }
+        follower.records.len() >= total
+    });
     let metrics = scrape(port);
-    // SAFETY: plain kill(2) on our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    assert!(
-        child.wait().expect("wait for the agent").success(),
-        "agent failed; see {}",
-        dir.display()
-    );
+    stop_agent(child, &dir);
     follower.poll();
     assert_eq!(follower.records.len(), total, "one record per line");
     let (rules, model) = sorted_split(

@@ -273,3 +273,34 @@ pub fn sorted_split(values: impl Iterator<Item = (bool, f64)>) -> (Vec<f64>, Vec
     no.sort_by(f64::total_cmp);
     (yes, no)
 }
+
+/// Waits for an agent started with `--exit-on-eof` to exit, calling `each` with its pid every
+/// 5 ms meanwhile, and asserts it exited 0 (its log is in `dir`).
+pub fn wait_following(mut child: Child, dir: &Path, mut each: impl FnMut(u32)) {
+    while child.try_wait().expect("try_wait").is_none() {
+        each(child.id());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(
+        child.wait().expect("wait").success(),
+        "agent failed; see {}",
+        dir.display()
+    );
+}
+
+/// Calls `poll` every 2 ms until it says done or `limit` has passed.
+pub fn poll_until(limit: Duration, mut poll: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !poll() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Stops a following agent as an operator would (SIGTERM: drain, then exit) and asserts it
+/// exited 0 (its log is in `dir`).
+pub fn stop_agent(mut child: Child, dir: &Path) {
+    // SAFETY: plain kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().expect("wait for the agent");
+    assert!(status.success(), "agent failed; see {}", dir.display());
+}
