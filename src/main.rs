@@ -74,6 +74,13 @@ enum Format {
 }
 
 fn main() -> ExitCode {
+    // ONNX Runtime's own builds (the PyPI wheel's library is one) send usage telemetry
+    // (process path, OS, CPU, a device id kept in ~/.cache) unless this is set before the
+    // library starts; a log shipper sends nothing it was not configured to. Set here, before
+    // any thread exists, so no C code reads the environment while it changes.
+    if std::env::var_os("ORT_DISABLE_TELEMETRY").is_none() {
+        std::env::set_var("ORT_DISABLE_TELEMETRY", "1");
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -93,8 +93,12 @@ fn environment(library: &Path) -> Result<&'static ort::environment::Environment,
     ENVIRONMENT
         .get_or_init(|| {
             let builder = ort::init_from(library).map_err(|e| e.to_string())?;
+            // Microsoft's builds of ONNX Runtime (the PyPI wheel's library is one) record usage
+            // events (process path, OS, CPU, a device id) for upload unless told not to; a log
+            // shipper sends nothing anywhere it was not configured to.
             builder
                 .with_name("logsieve")
+                .with_telemetry(false)
                 .build()
                 .map_err(|e| e.to_string())
         })
