@@ -115,8 +115,10 @@ pub struct EmbedOptions {
     pub batch_size: usize,
     /// A line's tokens past this many are not looked at (at most [`MAX_TOKENS`]).
     pub max_tokens: usize,
-    /// ONNX Runtime's threads spin between runs instead of sleeping: a little faster, and a
-    /// busy core while the tier waits for lines. Off in logsieve; the benchmark measures it.
+    /// ONNX Runtime's threads spin for work between the operators of a run instead of sleeping,
+    /// and stop spinning when the run returns (`session.force_spinning_stop`), so an idle tier
+    /// keeps no core busy. On in logsieve (~1.08× lines/s here, BENCHMARKS.md §2); the
+    /// benchmark measures it off.
     pub spinning: bool,
     /// Lines of different token counts share a run, padded to the longest (logsieve before
     /// 2026-11-30). Off in logsieve; the benchmark measures it.
@@ -129,7 +131,7 @@ impl EmbedOptions {
             threads,
             batch_size,
             max_tokens,
-            spinning: false,
+            spinning: true,
             mixed_lengths: false,
         }
     }
@@ -158,6 +160,8 @@ impl Embedder {
             .with_memory_pattern(false)
             .map_err(|e| ModelError::Runtime(e.to_string()))?
             .with_intra_op_spinning(options.spinning)
+            .map_err(|e| ModelError::Runtime(e.to_string()))?
+            .with_config_entry("session.force_spinning_stop", "1")
             .map_err(|e| ModelError::Runtime(e.to_string()))?
             .with_intra_threads(options.threads.max(1))
             .map_err(|e| ModelError::Runtime(e.to_string()))?
