@@ -6,7 +6,9 @@
 //! *one* token count, so nothing is padded: padding costs compute (unsorted batches padded to
 //! ~4× the real tokens and ran ~4× slower), and with the int8 model, whose activations are
 //! quantised with one scale per run, a short line batched with long ones drifts (cosine 0.974
-//! to fp32 for "ok", against 0.985 alone or among lines of its length).
+//! to fp32 for "ok", against 0.985 alone or among lines of its length). The int8 model itself
+//! switches on the run's token count (scripts/minilm_int8.py): runs of up to 8 tokens keep its
+//! feed-forward outputs fp32, so one token count per run also means one branch per line.
 //!
 //! Every asset is checked against `models/SHA256SUMS` before use, so a missing or corrupt file
 //! is one clear message naming it and the command that fetches it, never a dlopen backtrace.
