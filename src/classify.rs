@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::event::{decode_line, now_rfc3339, Event, Origin, Record};
+use crate::event::{decode_line, now_rfc3339, Event, Origin, Record, Text};
 use crate::tiers::Tiers;
 
 /// A parsed CSV upload: its header and rows as given, and where the two columns are.
@@ -147,7 +147,7 @@ impl CsvTable {
     }
 }
 
-fn row_event(timestamp: &Arc<str>, source: &str, message: String, index: usize) -> Event {
+fn row_event(timestamp: &Arc<str>, source: &str, message: impl Into<Text>, index: usize) -> Event {
     let row = index as u64 + 1;
     Event::plain(timestamp.clone(), source, message, Origin::Row { row })
 }
@@ -175,9 +175,9 @@ pub fn line_events(text: &str, default_source: &str) -> Vec<Event> {
         .filter(|l| !l.trim().is_empty())
         .enumerate()
         .map(|(i, line)| {
-            let mut decoded = decode_line(line.to_string(), true, "message", "source");
+            let mut decoded = decode_line(Text::from(line), true, "message", "source");
             if decoded.fields.is_none() && decoded.source.is_none() && line.starts_with('{') {
-                decoded = decode_line(line.to_string(), true, "log_message", "source");
+                decoded = decode_line(Text::from(line), true, "log_message", "source");
             }
             let mut event = row_event(
                 &timestamp,

@@ -32,7 +32,7 @@ pub struct Event {
     pub timestamp: Arc<str>,
     /// The name routing matches on (`source,log_message` in the seed's CSV).
     pub source: Arc<str>,
-    pub message: String,
+    pub message: Text,
     pub origin: Origin,
     /// Other fields of a JSON input line, kept and passed through.
     pub fields: Option<Box<Map<String, Value>>>,
@@ -47,17 +47,124 @@ pub struct Event {
 impl Event {
     /// A line with nothing but its text and where it came from: no passed-through fields, not
     /// cut, valid UTF-8. Sources that know more set the rest themselves.
-    pub fn plain(timestamp: Arc<str>, source: &str, message: String, origin: Origin) -> Event {
+    pub fn plain(
+        timestamp: Arc<str>,
+        source: &str,
+        message: impl Into<Text>,
+        origin: Origin,
+    ) -> Event {
         Event {
             timestamp,
             source: Arc::from(source),
-            message,
+            message: message.into(),
             origin,
             fields: None,
             extra: None,
             truncated: false,
             invalid_utf8: false,
         }
+    }
+}
+
+/// A line's text: a range of the buffer its source read it into, shared by the lines of that
+/// read (one allocation per read, not one per line, and freed at once), or a string of its own.
+/// Reads as a `&str`.
+#[derive(Clone)]
+pub struct Text {
+    buf: Arc<str>,
+    start: usize,
+    end: usize,
+}
+
+impl Text {
+    /// `buf[range]`; the range lies on character boundaries.
+    pub fn shared(buf: &Arc<str>, range: std::ops::Range<usize>) -> Text {
+        debug_assert!(buf.is_char_boundary(range.start) && buf.is_char_boundary(range.end));
+        Text {
+            buf: buf.clone(),
+            start: range.start,
+            end: range.end,
+        }
+    }
+
+    /// The same text in a buffer of its own, so that holding it does not hold the rest of its
+    /// read (a line that waits long, e.g. for the LLM).
+    pub fn detach(&mut self) {
+        if self.end - self.start < self.buf.len() {
+            *self = Text::from(&**self);
+        }
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.buf[self.start..self.end]
+    }
+}
+
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        let end = s.len();
+        Text {
+            buf: Arc::from(s),
+            start: 0,
+            end,
+        }
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Text {
+        Text {
+            buf: Arc::from(s),
+            start: 0,
+            end: s.len(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl PartialEq for Text {
+    fn eq(&self, other: &Text) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Text {}
+
+impl PartialEq<str> for Text {
+    fn eq(&self, other: &str) -> bool {
+        &**self == other
+    }
+}
+
+impl PartialEq<&str> for Text {
+    fn eq(&self, other: &&str) -> bool {
+        &**self == *other
+    }
+}
+
+impl PartialEq<String> for Text {
+    fn eq(&self, other: &String) -> bool {
+        **self == **other
     }
 }
 
@@ -352,7 +459,7 @@ pub fn now_rfc3339() -> Arc<str> {
 /// An input line split into its parts.
 #[derive(Debug, PartialEq)]
 pub struct Decoded {
-    pub message: String,
+    pub message: Text,
     /// The line named its own source.
     pub source: Option<String>,
     /// The other fields of a JSON line.
@@ -364,7 +471,7 @@ pub struct Decoded {
 /// A line that parses as a JSON object is read as one: `message_field` is the message and
 /// `source_field` (when present and a string) overrides the source; the other fields are kept.
 /// Anything else is plain text and is the message as it is.
-pub fn decode_line(line: String, json: bool, message_field: &str, source_field: &str) -> Decoded {
+pub fn decode_line(line: Text, json: bool, message_field: &str, source_field: &str) -> Decoded {
     if json && line.as_bytes().first() == Some(&b'{') {
         if let Ok(Value::Object(mut fields)) = serde_json::from_str::<Value>(&line) {
             if let Some(Value::String(message)) = fields.remove(message_field) {
@@ -378,7 +485,7 @@ pub fn decode_line(line: String, json: bool, message_field: &str, source_field: 
                 };
                 let fields = (!fields.is_empty()).then(|| Box::new(fields));
                 return Decoded {
-                    message,
+                    message: Text::from(message),
                     source,
                     fields,
                 };
@@ -436,6 +543,31 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_shared_text_reads_as_its_range_and_detaches_into_a_buffer_of_its_own() {
+        let read: Arc<str> = Arc::from("one\ntwo\nthree");
+        let mut two = Text::shared(&read, 4..7);
+        assert_eq!(two, "two");
+        assert_eq!(Arc::strong_count(&read), 2);
+        two.detach();
+        assert_eq!(two, "two");
+        assert_eq!(&*two.buf, "two");
+        assert_eq!(
+            Arc::strong_count(&read),
+            1,
+            "the read's buffer is no longer held"
+        );
+        let whole = Text::from("alone");
+        let before = Arc::as_ptr(&whole.buf);
+        let mut again = whole.clone();
+        again.detach();
+        assert_eq!(
+            Arc::as_ptr(&again.buf),
+            before,
+            "a text of its own is not copied"
+        );
     }
 
     #[test]

@@ -1,14 +1,19 @@
 //! Line framing shared by the byte-stream sources (files, stdin): splits bytes at `\n`, holds a
 //! partial last line until its newline arrives, cuts lines longer than `max_line_bytes` (at a
 //! character boundary) and skips the rest of them, decodes UTF-8 lossily, and keeps the byte
-//! offsets that checkpoints are made of.
+//! offsets that checkpoints are made of. The whole lines of one read share one buffer (see
+//! [`Text`]) when they are valid UTF-8: one allocation and one copy per read, not per line.
+
+use std::sync::Arc;
+
+use crate::event::Text;
 
 /// One complete line.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Line {
     /// Offset of the line's first byte.
     pub start: u64,
-    pub text: String,
+    pub text: Text,
     pub truncated: bool,
     pub invalid_utf8: bool,
 }
@@ -52,12 +57,40 @@ impl Framer {
     /// Feeds the next bytes; every line completed by them goes to `out`.
     pub fn push(&mut self, data: &[u8], out: &mut impl FnMut(Line)) {
         let mut rest = data;
+        // The lines that start and end in `data`: from the first newline on if a partial line
+        // is waiting for it, to the last newline. Valid UTF-8 (the common case), they are
+        // copied once into a buffer they share.
+        let whole_from = if self.partial.is_empty() && !self.partial_truncated {
+            Some(0)
+        } else {
+            memchr::memchr(b'\n', data).map(|nl| nl + 1)
+        };
+        let shared = match (whole_from, memchr::memrchr(b'\n', data)) {
+            (Some(from), Some(last)) if from <= last => std::str::from_utf8(&data[from..=last])
+                .ok()
+                .map(|s| (from, Arc::<str>::from(s))),
+            _ => None,
+        };
+        let mut offset = 0; // of `rest` in `data`
         while let Some(nl) = memchr::memchr(b'\n', rest) {
             let piece = &rest[..nl];
             let end = self.position + nl as u64 + 1;
             if self.partial.is_empty() && !self.partial_truncated {
                 let start = self.position;
-                out(self.finish(piece, start, false));
+                let line = match &shared {
+                    Some((from, buf)) if piece.len() <= self.max_line_bytes => {
+                        let at = offset - from;
+                        let len = piece.strip_suffix(b"\r").unwrap_or(piece).len();
+                        Line {
+                            start,
+                            text: Text::shared(buf, at..at + len),
+                            truncated: false,
+                            invalid_utf8: false,
+                        }
+                    }
+                    _ => self.finish(piece, start, false),
+                };
+                out(line);
             } else {
                 self.append(piece);
                 let line = std::mem::take(&mut self.partial);
@@ -71,6 +104,7 @@ impl Framer {
             self.complete = end;
             self.partial_start = end;
             rest = &rest[nl + 1..];
+            offset += nl + 1;
         }
         if !rest.is_empty() {
             self.append(rest);
@@ -120,8 +154,11 @@ pub fn decode(bytes: &[u8], start: u64, max_line_bytes: usize, mut truncated: bo
         bytes = cut_at_char_boundary(bytes);
     }
     let (text, invalid_utf8) = match std::str::from_utf8(bytes) {
-        Ok(s) => (s.to_owned(), false),
-        Err(_) => (String::from_utf8_lossy(bytes).into_owned(), true),
+        Ok(s) => (Text::from(s), false),
+        Err(_) => (
+            Text::from(String::from_utf8_lossy(bytes).into_owned()),
+            true,
+        ),
     };
     Line {
         start,
@@ -168,7 +205,7 @@ mod tests {
     #[test]
     fn partial_line_waits_for_its_newline() {
         let (lines, framer) = frame(100, &[b"one\ntw", b"o\nthr"]);
-        let texts: Vec<_> = lines.iter().map(|l| l.text.as_str()).collect();
+        let texts: Vec<&str> = lines.iter().map(|l| &*l.text).collect();
         assert_eq!(texts, ["one", "two"]);
         assert_eq!(lines[1].start, 4);
         assert_eq!(framer.complete(), 8);
@@ -201,6 +238,49 @@ mod tests {
         let (lines, _) = frame(100, &[b"ok \xff\xfe bytes\r\n"]);
         assert_eq!(lines[0].text, "ok \u{fffd}\u{fffd} bytes");
         assert!(lines[0].invalid_utf8);
+    }
+
+    /// Whatever the reads' sizes, every line comes out whole and at its offset, whether it was
+    /// shared from its read's buffer (valid UTF-8), decoded on its own (a read with an invalid
+    /// byte), cut (too long) or completed across reads.
+    #[test]
+    fn lines_are_the_same_whatever_the_reads() {
+        let mut input = Vec::new();
+        let mut want = Vec::new();
+        for i in 0..300 {
+            let start = input.len() as u64;
+            let text = match i % 7 {
+                0 => format!("line {i} with a crlf"),
+                1 => "x".repeat(40 + i),
+                2 => String::new(),
+                3 => format!("ünïcödé {i} — 日本語"),
+                _ => format!("plain line number {i}"),
+            };
+            input.extend_from_slice(text.as_bytes());
+            if i % 7 == 0 {
+                input.push(b'\r');
+            }
+            if i == 150 {
+                input.extend_from_slice(b" bad \xff");
+            }
+            input.push(b'\n');
+            let (text, truncated, invalid) = match i {
+                150 => (format!("{text} bad \u{fffd}"), false, true),
+                _ if text.len() > 64 => (text[..64].to_string(), true, false),
+                _ => (text, false, false),
+            };
+            want.push((start, text, truncated, invalid));
+        }
+        for read in [1, 3, 7, 64, 100, 1000, input.len()] {
+            let pieces: Vec<&[u8]> = input.chunks(read).collect();
+            let (lines, framer) = frame(64, &pieces);
+            let got: Vec<_> = lines
+                .iter()
+                .map(|l| (l.start, l.text.to_string(), l.truncated, l.invalid_utf8))
+                .collect();
+            assert_eq!(got, want, "reads of {read} bytes");
+            assert_eq!(framer.complete(), input.len() as u64);
+        }
     }
 
     #[test]

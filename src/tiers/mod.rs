@@ -642,7 +642,7 @@ mod tests {
     fn said(records: &[Record]) -> Vec<(String, TierName)> {
         records
             .iter()
-            .map(|r| (r.event.message.clone(), r.verdict.tier))
+            .map(|r| (r.event.message.to_string(), r.verdict.tier))
             .collect()
     }
 

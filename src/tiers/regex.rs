@@ -308,7 +308,7 @@ mod tests {
         let tier = seed_tier();
         let event = |m: &str| {
             let origin = crate::event::Origin::Row { row: 1 };
-            crate::event::Event::plain(Arc::from("t"), "s", m.into(), origin)
+            crate::event::Event::plain(Arc::from("t"), "s", m, origin)
         };
         let mut batch = vec![
             Pending::new(event("Backup completed successfully.")),

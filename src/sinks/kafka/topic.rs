@@ -93,7 +93,7 @@ mod tests {
             event: Event::plain(
                 Arc::from("2026-11-27T00:00:00.000Z"),
                 source,
-                "m".into(),
+                "m",
                 Origin::Row { row: 1 },
             ),
             verdict: Verdict {

@@ -71,7 +71,7 @@ impl Harness {
         self.tailer.update(self.globs.expand());
         let mut messages = Vec::new();
         let mut emit = |chunk: Chunk, _bytes: u64| {
-            messages.extend(chunk.events.iter().map(|e| e.message.clone()));
+            messages.extend(chunk.events.iter().map(|e| e.message.to_string()));
             in_flight.push(chunk.ack);
             Ok(())
         };

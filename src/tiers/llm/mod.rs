@@ -237,14 +237,18 @@ impl LlmTier {
     pub async fn dispatch(&self, line: Escalated, ack: Ack) -> Option<(Record, Ack)> {
         let key = self.key_of(&line.escalation, line.template, &line.event.message);
         let Escalated {
-            event, escalation, ..
+            mut event,
+            escalation,
+            ..
         } = line;
+        // It may wait for the LLM for long: it must not hold the rest of its read meanwhile.
+        event.message.detach();
         let verdict = match self.admit(&key, &escalation).await {
             Err(verdict) => verdict,
             Ok(slot) => {
                 let job = Job {
                     key,
-                    message: event.message.clone(),
+                    message: event.message.to_string(),
                     source: event.source.clone(),
                     labels: self.labels_for(&escalation),
                     escalation,
@@ -367,7 +371,7 @@ impl Tier for LlmTier {
                     let (tx, rx) = oneshot::channel();
                     let job = Job {
                         key,
-                        message: pending.event.message.clone(),
+                        message: pending.event.message.to_string(),
                         source: pending.event.source.clone(),
                         labels: self.labels_for(&escalation),
                         escalation: escalation.clone(),

@@ -109,7 +109,7 @@ impl Tier for ModelTier {
                 .unwrap_or_else(|| template(&pending.event.message));
             let slot = by_template.entry(t.clone()).or_default();
             if slot.is_empty() {
-                texts.push(pending.event.message.clone());
+                texts.push(pending.event.message.to_string());
                 templates.push(t);
             }
             slot.push(i);
