@@ -18,8 +18,9 @@ the caller). Three steps, the first two ONNX Runtime's own tools:
    whole activation tensor. In a run of 3 tokens ("ok") those two tokens are most of the
    tensor and of the mean the embedding is made of, and int8 there put "ok" at cosine 0.974 to
    fp32 (the embedding fixture's gate is 0.98); in runs of 5 tokens and more the lowest cosine
-   over the 2,909 lines of the seed and training sets is 0.981, and the products are a third of
-   the model's arithmetic (int8 everywhere: ~1.3× the lines/s of keeping them fp32). So each of
+   over the 2,909 distinct lines of the seed, training and held-out sets is 0.981, and the
+   products are a third of the model's arithmetic (int8 everywhere: ~1.3× the lines/s of
+   keeping them fp32). So each of
    the six becomes an `If` on the run's token count: fp32 (the original weights) for runs of at
    most SHORT_TOKENS tokens, the int8 product of step 2 otherwise. logsieve's runs hold lines of
    one token count, so each line takes one branch whole.
