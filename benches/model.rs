@@ -26,12 +26,8 @@ mod common;
 
 const SEED_ROWS_PER_SECOND: f64 = 35.0;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn seed_csv() -> PathBuf {
-    repo().join("../shared/data/seed/synthetic_logs.csv")
+    common::repo_path("../shared/data/seed/synthetic_logs.csv")
 }
 
 /// The seed's model-tier lines (`complexity = bert`).
@@ -74,7 +70,7 @@ fn embed_child(spec: &str) {
     options.spinning = spinning == "true";
     options.mixed_lengths = mixed_lengths == "true";
     let mut embedder = Embedder::load(&common::model_files(model), &options).expect("model");
-    let head = logsieve::tiers::model::logistic::Head::load(&repo().join("models/head.json"))
+    let head = logsieve::tiers::model::logistic::Head::load(&common::repo_path("models/head.json"))
         .expect("head");
     embedder.embed(&refs[..32]).expect("warm-up");
     let started = Instant::now();
@@ -141,7 +137,7 @@ fn run_measured(cmd: &mut Command) -> (String, f64) {
 
 fn tiers(capacity: usize) -> Tiers {
     let mut plan =
-        logsieve::config::load(Some(&repo().join("config/logsieve.toml"))).expect("config");
+        logsieve::config::load(Some(&common::repo_path("config/logsieve.toml"))).expect("config");
     plan.tiers.cache.capacity = capacity;
     Tiers::build(&plan.tiers, &logsieve::metrics::Registry::default()).expect("tiers")
 }
@@ -221,7 +217,7 @@ fn main() {
         embed_child(&spec);
         return;
     }
-    std::env::set_current_dir(repo()).expect("repo root");
+    std::env::set_current_dir(common::repo_path("")).expect("repo root");
     let exe = std::env::current_exe().expect("bench binary");
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -254,7 +250,7 @@ fn main() {
 
 fn embedder_table(exe: &std::path::Path) {
     println!("### 1. Embedder + head alone (512 `bert` lines of the seed, in calls of 128 lines, after a warm-up call)\n");
-    println!("Each row changes one thing from the first; cosine is to the first row's vectors; lines/s is the median of interleaved rounds (`LOGSIEVE_BENCH_ROUNDS`, 3).\n");
+    println!("Each row is named for what it changes; × first and cosine are against the first row; lines/s is the median of interleaved rounds (`LOGSIEVE_BENCH_ROUNDS`, 3).\n");
     println!("| variant | model | threads | batch | lengths per run | tokens | spinning | lines/s | × first | cosine min | cosine mean | peak RSS MiB |");
     println!("|---|---|--:|--:|---|--:|---|--:|--:|--:|--:|--:|");
     let variants = [
@@ -402,10 +398,10 @@ fn classify_table() {
     // The default config, and the same with another model and batch size (its rules file
     // named by its full path).
     let dir = tempfile::tempdir().expect("temp dir");
-    let text = std::fs::read_to_string(repo().join("config/logsieve.toml")).expect("config");
+    let text = std::fs::read_to_string(common::repo_path("config/logsieve.toml")).expect("config");
     let rules = format!(
         "{:?}",
-        repo().join("config/rules.toml").display().to_string()
+        common::repo_path("config/rules.toml").display().to_string()
     );
     let variant = |model: &str, batch: usize| {
         let edited: Vec<String> = text
@@ -427,7 +423,7 @@ fn classify_table() {
     let configs = [
         (
             "the default config (int8)",
-            repo().join("config/logsieve.toml"),
+            common::repo_path("config/logsieve.toml"),
         ),
         ("fp32", variant("model.onnx", 32)),
         ("int8, batches of 1", variant("model.int8.onnx", 1)),

@@ -38,7 +38,7 @@ use self::persist::Persisted;
 use super::cache::{template, TemplateCache};
 use super::{Escalated, Escalation, Pending, Tier, TiersPlan};
 use crate::ack::Ack;
-use crate::event::{Event, Record, TierName, Verdict, UNCLASSIFIED};
+use crate::event::{Event, Record, Text, TierName, Verdict, UNCLASSIFIED};
 use crate::metrics::Registry;
 
 /// Answered lines waiting for the pipeline to hand them to the sinks.
@@ -63,7 +63,7 @@ enum Reply {
 struct Job {
     /// Cache key: the template, prefixed by the route for routed lines (their label sets differ).
     key: String,
-    message: String,
+    message: Text,
     source: Arc<str>,
     labels: Arc<[Arc<str>]>,
     escalation: Escalation,
@@ -248,7 +248,7 @@ impl LlmTier {
             Ok(slot) => {
                 let job = Job {
                     key,
-                    message: event.message.to_string(),
+                    message: event.message.clone(),
                     source: event.source.clone(),
                     labels: self.labels_for(&escalation),
                     escalation,
@@ -371,7 +371,7 @@ impl Tier for LlmTier {
                     let (tx, rx) = oneshot::channel();
                     let job = Job {
                         key,
-                        message: pending.event.message.to_string(),
+                        message: pending.event.message.clone(),
                         source: pending.event.source.clone(),
                         labels: self.labels_for(&escalation),
                         escalation: escalation.clone(),

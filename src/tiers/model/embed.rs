@@ -127,7 +127,7 @@ pub struct EmbedOptions {
     pub max_tokens: usize,
     /// ONNX Runtime's threads spin for work between the operators of a run instead of sleeping,
     /// and stop spinning when the run returns (`session.force_spinning_stop`), so an idle tier
-    /// keeps no core busy. On in logsieve (~1.08× lines/s here, BENCHMARKS.md §2); the
+    /// keeps no core busy. On in logsieve (~1.07× lines/s here, BENCHMARKS.md §2); the
     /// benchmark measures it off.
     pub spinning: bool,
     /// Lines of different token counts share a run, padded to the longest (logsieve before
@@ -274,7 +274,7 @@ fn load_tokenizer(files: &ModelFiles, options: &EmbedOptions) -> Result<Tokenize
     let mut tokenizer = Tokenizer::from_file(&files.tokenizer)
         .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", files.tokenizer.display())))?;
     // tokenizer.json ships fixed padding and truncation at 128; the model takes up to 256
-    // tokens, and we pad each batch ourselves, to its longest line, after sorting.
+    // tokens, and runs are made of lines of one token count (see `embed`), so nothing pads.
     tokenizer.with_padding(None);
     tokenizer
         .with_truncation(Some(TruncationParams {
