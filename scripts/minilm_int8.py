@@ -25,9 +25,16 @@ the caller). Three steps, the first two ONNX Runtime's own tools:
    most SHORT_TOKENS tokens, the int8 product of step 2 otherwise. logsieve's runs hold lines of
    one token count, so each line takes one branch whole.
 
-The output is deterministic for pinned package versions, so fetch-models.sh pins its sha256.
+Then the weights are written apart from the graph: OUT_DIR/model.int8.onnx holds the graph
+(~180 KB) and OUT_DIR/model.int8.onnx.data the weights, each at an offset that is a multiple of
+the page size. ONNX Runtime maps such weights from the file instead of parsing them out of the
+graph and copying them: creating a session took ~140 ms with the weights inside the graph and
+~40 ms apart (BENCHMARKS.md §2).
 
-Usage: minilm_int8.py FP32_MODEL OUT
+The output is deterministic for pinned package versions, so fetch-models.sh pins both files'
+sha256.
+
+Usage: minilm_int8.py FP32_MODEL OUT_DIR
 """
 
 import os
@@ -36,19 +43,26 @@ import tempfile
 
 # Runs of at most this many tokens ([CLS] and [SEP] included) keep fp32 feed-forward outputs.
 SHORT_TOKENS = 8
+# The files written into OUT_DIR.
+GRAPH_NAME = "model.int8.onnx"
+DATA_NAME = GRAPH_NAME + ".data"
+# Weights of at least this many bytes go to DATA_NAME, each at a multiple of DATA_ALIGN (the
+# page size: ONNX Runtime maps a weight from the file only when its offset is page-aligned).
+DATA_MIN_BYTES = 1024
+DATA_ALIGN = 4096
 
 
 def main() -> int:
     if len(sys.argv) != 3:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
-    source, out = sys.argv[1], sys.argv[2]
+    source, out_dir = sys.argv[1], sys.argv[2]
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
 
     fused = optimize_model(source, model_type="bert", num_heads=12, hidden_size=384, opt_level=0)
-    with tempfile.TemporaryDirectory(dir=os.path.dirname(os.path.abspath(out))) as tmp:
+    with tempfile.TemporaryDirectory(dir=os.path.abspath(out_dir)) as tmp:
         fused_path = os.path.join(tmp, "fused.onnx")
         quantized_path = os.path.join(tmp, "quantized.onnx")
         fused.save_model_to_file(fused_path)
@@ -64,8 +78,42 @@ def main() -> int:
     if not keep_short_runs_fp32(model, fp32):
         return 1
     onnx.checker.check_model(model)
-    onnx.save(model, out)
+    write_weights_apart(model, out_dir)
+    onnx.save(model, os.path.join(out_dir, GRAPH_NAME))
+    onnx.checker.check_model(os.path.join(out_dir, GRAPH_NAME))
     return 0
+
+
+def write_weights_apart(model, out_dir: str) -> None:
+    """Moves every weight of DATA_MIN_BYTES or more (the If branches' too) into
+    out_dir/DATA_NAME at page-aligned offsets, in graph order, leaving a reference in its place."""
+    from onnx import external_data_helper
+
+    def tensors(graph):
+        yield from graph.initializer
+        for node in graph.node:
+            for attribute in node.attribute:
+                if attribute.HasField("t"):
+                    yield attribute.t
+                yield from attribute.tensors
+                if attribute.HasField("g"):
+                    yield from tensors(attribute.g)
+                for subgraph in attribute.graphs:
+                    yield from tensors(subgraph)
+
+    offset = 0
+    with open(os.path.join(out_dir, DATA_NAME), "wb") as data:
+        for tensor in tensors(model.graph):
+            if not tensor.HasField("raw_data") or len(tensor.raw_data) < DATA_MIN_BYTES:
+                continue
+            padding = -offset % DATA_ALIGN
+            data.write(b"\0" * padding)
+            offset += padding
+            raw = tensor.raw_data
+            data.write(raw)
+            external_data_helper.set_external_data(tensor, DATA_NAME, offset=offset, length=len(raw))
+            tensor.ClearField("raw_data")
+            offset += len(raw)
 
 
 def keep_short_runs_fp32(model, fp32) -> bool:

@@ -100,6 +100,73 @@ fn the_int8_model_stays_close_to_the_reference_vectors() {
     }
 }
 
+/// Runs shared among sessions come back to the lines they belong to: each line's vector from
+/// two sessions (the default) matches its vector from one. Lines of 40 lengths (three of
+/// each, of different words), given out of length order, make ~40 runs for two sessions.
+#[test]
+fn two_sessions_give_each_line_its_own_vector() {
+    let words = [
+        "disk",
+        "quota",
+        "exceeded",
+        "node",
+        "retrying",
+        "seconds",
+        "user",
+        "login",
+        "failed",
+        "payment",
+        "gateway",
+        "timeout",
+        "cache",
+        "evicted",
+        "kernel",
+        "panic",
+        "backup",
+        "completed",
+        "invoice",
+        "email",
+        "queue",
+        "stalled",
+        "token",
+        "expired",
+        "shard",
+    ];
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let lines: Vec<String> = (0..120)
+        .map(|i| {
+            let n = 1 + (i * 7) % 40;
+            (0..n)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6_364_136_223_846_793_005)
+                        .wrapping_add(1);
+                    words[(state >> 33) as usize % words.len()]
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let mut files = model_files();
+    files.model = repo_path("models/minilm/model.int8.onnx");
+    let embed = |threads: usize| {
+        let mut embedder = Embedder::load(&files, &EmbedOptions::new(threads, 32, 256)).unwrap();
+        embedder.embed(&refs).unwrap()
+    };
+    let (one, two) = (embed(1), embed(2));
+    assert_eq!(one.len(), refs.len());
+    assert_eq!(two.len(), refs.len());
+    for (i, (a, b)) in one.iter().zip(&two).enumerate() {
+        let c = cosine(a, b);
+        assert!(
+            c >= 0.999,
+            "line {i} {:?}: cosine {c} between one and two sessions",
+            refs[i]
+        );
+    }
+}
+
 #[test]
 fn a_missing_asset_is_one_clear_message() {
     let mut files = model_files();

@@ -9,11 +9,18 @@
 //! to fp32 for "ok", against 0.985 alone or among lines of its length). The int8 model itself
 //! switches on the run's token count (scripts/minilm_int8.py): runs of up to 8 tokens keep its
 //! feed-forward outputs fp32, so one token count per run also means one branch per line.
+//! The runs of a call are shared among `threads` ONNX sessions of one thread each, longest
+//! first (see [`EmbedOptions::session_per_thread`]).
 //!
 //! Every asset is checked against `models/SHA256SUMS` before use, so a missing or corrupt file
 //! is one clear message naming it and the command that fetches it, never a dlopen backtrace.
+//! The int8 model keeps its weights in a file of their own (`model.int8.onnx.data`), which ONNX
+//! Runtime maps instead of copying: a session takes ~50 ms to make instead of ~140 ms. That
+//! file is checked with the model.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use ort::session::Session;
@@ -46,47 +53,75 @@ pub enum ModelError {
 
 /// Checks each asset exists and matches its pinned hash.
 pub fn verify(files: &ModelFiles) -> Result<(), ModelError> {
-    verify_assets(files, [&files.onnxruntime, &files.model, &files.tokenizer])
-}
-
-/// Checks that each of `paths` (assets of `files`) exists and matches its pinned hash.
-fn verify_assets<'a>(
-    files: &ModelFiles,
-    paths: impl IntoIterator<Item = &'a PathBuf>,
-) -> Result<(), ModelError> {
-    let sums = std::fs::read_to_string(&files.checksums).map_err(|e| ModelError::Asset {
-        file: files.checksums.clone(),
-        problem: format!("cannot read the checksum list: {e}"),
-    })?;
-    let base = files.checksums.parent().unwrap_or(Path::new("."));
-    for path in paths {
-        let expected = sums.lines().find_map(|line| {
-            let (hash, name) = line.split_once(char::is_whitespace)?;
-            let name = name.trim().trim_start_matches('*');
-            (base.join(name) == *path || Path::new(name) == path.as_path())
-                .then(|| hash.to_string())
-        });
-        let actual = sha256_file(path).map_err(|e| ModelError::Asset {
-            file: path.clone(),
-            problem: format!("missing or unreadable ({e})"),
-        })?;
-        match expected {
-            Some(expected) if expected == actual => {}
-            Some(_) => {
-                return Err(ModelError::Asset {
-                    file: path.clone(),
-                    problem: "corrupt: its sha256 does not match models/SHA256SUMS".into(),
-                })
-            }
-            None => {
-                return Err(ModelError::Asset {
-                    file: path.clone(),
-                    problem: format!("not listed in {}", files.checksums.display()),
-                })
-            }
-        }
+    let pins = Pins::read(files)?;
+    for path in [&files.onnxruntime, &files.tokenizer] {
+        pins.check(path)?;
+    }
+    for path in pins.model_files(files) {
+        pins.check(&path)?;
     }
     Ok(())
+}
+
+/// `models/SHA256SUMS`, read once: the hash each asset must have.
+struct Pins {
+    file: PathBuf,
+    text: String,
+}
+
+impl Pins {
+    fn read(files: &ModelFiles) -> Result<Pins, ModelError> {
+        let text = std::fs::read_to_string(&files.checksums).map_err(|e| ModelError::Asset {
+            file: files.checksums.clone(),
+            problem: format!("cannot read the checksum list: {e}"),
+        })?;
+        Ok(Pins {
+            file: files.checksums.clone(),
+            text,
+        })
+    }
+
+    /// The pinned hash of `path` (named in the list relative to the list's folder).
+    fn expected(&self, path: &Path) -> Option<&str> {
+        let base = self.file.parent().unwrap_or(Path::new("."));
+        self.text.lines().find_map(|line| {
+            let (hash, name) = line.split_once(char::is_whitespace)?;
+            let name = name.trim().trim_start_matches('*');
+            (base.join(name) == path || Path::new(name) == path).then_some(hash)
+        })
+    }
+
+    /// The model's files: its graph, and its weights file (`<model>.data`, where
+    /// scripts/minilm_int8.py puts them) when there is one or the list pins one.
+    fn model_files(&self, files: &ModelFiles) -> Vec<PathBuf> {
+        let mut weights = files.model.clone().into_os_string();
+        weights.push(".data");
+        let weights = PathBuf::from(weights);
+        let mut paths = vec![files.model.clone()];
+        if weights.exists() || self.expected(&weights).is_some() {
+            paths.push(weights);
+        }
+        paths
+    }
+
+    /// Checks that `path` exists and matches its pinned hash.
+    fn check(&self, path: &Path) -> Result<(), ModelError> {
+        let actual = sha256_file(path).map_err(|e| ModelError::Asset {
+            file: path.to_path_buf(),
+            problem: format!("missing or unreadable ({e})"),
+        })?;
+        match self.expected(path) {
+            Some(expected) if expected == actual => Ok(()),
+            Some(_) => Err(ModelError::Asset {
+                file: path.to_path_buf(),
+                problem: "corrupt: its sha256 does not match models/SHA256SUMS".into(),
+            }),
+            None => Err(ModelError::Asset {
+                file: path.to_path_buf(),
+                problem: format!("not listed in {}", self.file.display()),
+            }),
+        }
+    }
 }
 
 /// Hex sha256 of a file, read in pieces (the model is 87 MB; no need to hold it twice).
@@ -119,20 +154,26 @@ fn environment(library: &Path) -> Result<&'static ort::environment::Environment,
 /// How the model runs.
 #[derive(Debug, Clone, Copy)]
 pub struct EmbedOptions {
-    /// ONNX Runtime's intra-op threads.
+    /// Cores the model runs on (see `session_per_thread`).
     pub threads: usize,
     /// Most lines in one ONNX run.
     pub batch_size: usize,
     /// A line's tokens past this many are not looked at (at most [`MAX_TOKENS`]).
     pub max_tokens: usize,
-    /// ONNX Runtime's threads spin for work between the operators of a run instead of sleeping,
-    /// and stop spinning when the run returns (`session.force_spinning_stop`), so an idle tier
-    /// keeps no core busy. On in logsieve (~1.07× lines/s here, BENCHMARKS.md §2); the
-    /// benchmark measures it off.
+    /// With one session of several intra-op threads: they spin for work between the operators
+    /// of a run instead of sleeping, and stop spinning when the run returns
+    /// (`session.force_spinning_stop`), so an idle tier keeps no core busy (~1.07× lines/s
+    /// here, BENCHMARKS.md §2). On in logsieve; the benchmark measures it off.
     pub spinning: bool,
     /// Lines of different token counts share a run, padded to the longest (logsieve before
     /// 2026-11-30). Off in logsieve; the benchmark measures it.
     pub mixed_lengths: bool,
+    /// `threads` sessions of one thread each, every run taken whole by whichever is free,
+    /// instead of one session whose `threads` intra-op threads share each operator of a run:
+    /// MiniLM's operators on a run of a few short lines are too small to share well (~1.2–1.3×
+    /// lines/s here, BENCHMARKS.md §2), at ~30 MB more per extra session. On in logsieve; the
+    /// benchmark measures it off.
+    pub session_per_thread: bool,
 }
 
 impl EmbedOptions {
@@ -143,12 +184,13 @@ impl EmbedOptions {
             max_tokens,
             spinning: true,
             mixed_lengths: false,
+            session_per_thread: true,
         }
     }
 }
 
 pub struct Embedder {
-    session: Session,
+    sessions: Vec<Session>,
     tokenizer: Tokenizer,
     batch_size: usize,
     mixed_lengths: bool,
@@ -156,40 +198,38 @@ pub struct Embedder {
 
 impl Embedder {
     /// Verifies and loads the model. Each asset is checked before it is loaded; the model's
-    /// check (most of the hashing: ~60 ms for its 70 MB) runs while the runtime library and the
-    /// tokenizer, checked first, load, and the model is parsed only once it has passed.
+    /// check (most of the hashing: ~50 ms for its 70 MB) runs while the runtime library and the
+    /// tokenizer, checked first, load, and the model is opened only once it has passed. With
+    /// `session_per_thread`, the sessions are made side by side.
     pub fn load(files: &ModelFiles, options: &EmbedOptions) -> Result<Embedder, ModelError> {
-        verify_assets(files, [&files.onnxruntime, &files.tokenizer])?;
+        let pins = Pins::read(files)?;
+        let model_files = pins.model_files(files);
+        // The model's files (most of the bytes to hash) are checked on a thread of their own
+        // while the runtime library and the tokenizer are checked and loaded on this one.
         let (model_checked, loaded) = std::thread::scope(|scope| {
-            let check = scope.spawn(|| verify_assets(files, [&files.model]));
-            let loaded = environment(&files.onnxruntime)
-                .and_then(|env| Ok((env, load_tokenizer(files, options)?)));
+            let check = scope.spawn(|| model_files.iter().try_for_each(|path| pins.check(path)));
+            let loaded = pins
+                .check(&files.onnxruntime)
+                .and_then(|()| environment(&files.onnxruntime))
+                .and_then(|env| {
+                    pins.check(&files.tokenizer)?;
+                    Ok((env, load_tokenizer(files, options)?))
+                });
             (check.join(), loaded)
         });
         model_checked.map_err(|_| ModelError::Runtime("the model's check panicked".into()))??;
         let (env, tokenizer) = loaded?;
-        let runtime = |e: ort::Error| ModelError::Runtime(e.to_string());
-        // No arena and no memory pattern: ONNX Runtime's arena keeps the peak of every batch
-        // shape it saw (1.4 GB after one batch padded to 256 tokens); without it memory
-        // follows the current batch.
-        let session = Session::builder(env)
-            .map_err(runtime)?
-            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
-            .map_err(|e| ModelError::Runtime(e.to_string()))?
-            .with_memory_pattern(false)
-            .map_err(|e| ModelError::Runtime(e.to_string()))?
-            .with_intra_op_spinning(options.spinning)
-            .map_err(|e| ModelError::Runtime(e.to_string()))?
-            .with_config_entry("session.force_spinning_stop", "1")
-            .map_err(|e| ModelError::Runtime(e.to_string()))?
-            .with_intra_threads(options.threads.max(1))
-            .map_err(|e| ModelError::Runtime(e.to_string()))?
-            .with_inter_threads(1)
-            .map_err(|e| ModelError::Runtime(e.to_string()))?
-            .commit_from_file(&files.model)
-            .map_err(runtime)?;
+        let sessions = if options.session_per_thread {
+            on_threads(vec![(); options.threads.max(1)], |()| {
+                session(env, files, options, 1)
+            })
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?
+        } else {
+            vec![session(env, files, options, options.threads.max(1))?]
+        };
         Ok(Embedder {
-            session,
+            sessions,
             tokenizer,
             batch_size: options.batch_size.max(1),
             mixed_lengths: options.mixed_lengths,
@@ -208,7 +248,7 @@ impl Embedder {
             .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| encodings[i].len());
-        let mut out = vec![Vec::new(); encodings.len()];
+        let mut runs: Vec<Range<usize>> = Vec::new();
         let mut start = 0;
         while start < order.len() {
             let mut end = start + 1;
@@ -220,53 +260,147 @@ impl Embedder {
             {
                 end += 1;
             }
-            let batch: Vec<&tokenizers::Encoding> =
-                order[start..end].iter().map(|&i| &encodings[i]).collect();
-            for (&i, vector) in order[start..end].iter().zip(self.run(&batch)?) {
+            runs.push(start..end);
+            start = end;
+        }
+        // Every session gets a run while there are rows to split.
+        while runs.len() < self.sessions.len() {
+            let (k, widest) = match runs.iter().enumerate().max_by_key(|(_, r)| r.len()) {
+                Some((k, r)) if r.len() > 1 => (k, r.clone()),
+                _ => break,
+            };
+            let middle = widest.start + widest.len() / 2;
+            runs[k] = widest.start..middle;
+            runs.insert(k + 1, middle..widest.end);
+        }
+        let batch_of = |range: &Range<usize>| -> Vec<&tokenizers::Encoding> {
+            order[range.clone()]
+                .iter()
+                .map(|&i| &encodings[i])
+                .collect()
+        };
+        let mut done: Vec<(usize, Vec<Vec<f32>>)> = Vec::with_capacity(runs.len());
+        if self.sessions.len() == 1 || runs.len() == 1 {
+            for (k, range) in runs.iter().enumerate() {
+                done.push((k, run(&mut self.sessions[0], &batch_of(range))?));
+            }
+        } else {
+            // Longest runs first, each taken by whichever session is free, so the last to
+            // finish is a short one.
+            let next = AtomicUsize::new(0);
+            let take = || {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                (n < runs.len()).then(|| runs.len() - 1 - n)
+            };
+            for taken in on_threads(self.sessions.iter_mut(), |session| {
+                let mut mine = Vec::new();
+                while let Some(k) = take() {
+                    mine.push((k, run(session, &batch_of(&runs[k]))?));
+                }
+                Ok::<_, ModelError>(mine)
+            }) {
+                done.extend(taken?);
+            }
+        }
+        let mut out = vec![Vec::new(); encodings.len()];
+        for (k, vectors) in done {
+            for (&i, vector) in order[runs[k].clone()].iter().zip(vectors) {
                 out[i] = vector;
             }
-            start = end;
         }
         Ok(out)
     }
+}
 
-    /// One ONNX run over encodings of similar length, padded here to the longest.
-    fn run(&mut self, encodings: &[&tokenizers::Encoding]) -> Result<Vec<Vec<f32>>, ModelError> {
-        let rows = encodings.len();
-        let width = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
-        let mut ids = vec![0i64; rows * width];
-        let mut mask = vec![0i64; rows * width];
-        let mut types = vec![0i64; rows * width];
-        for (r, e) in encodings.iter().enumerate() {
-            let row = r * width;
-            for (j, (&id, &ty)) in e.get_ids().iter().zip(e.get_type_ids()).enumerate() {
-                ids[row + j] = id as i64;
-                types[row + j] = ty as i64;
-                mask[row + j] = 1;
-            }
+/// `work` on each of `items`, the first on this thread and each other on a thread of its own;
+/// the results in the order of `items`. A panic in `work` is a panic here.
+fn on_threads<T: Send, R: Send>(
+    items: impl IntoIterator<Item = T>,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let mut items = items.into_iter();
+    let Some(first) = items.next() else {
+        return Vec::new();
+    };
+    std::thread::scope(|scope| {
+        let others: Vec<_> = items.map(|item| scope.spawn(|| work(item))).collect();
+        let mut results = vec![work(first)];
+        results.extend(others.into_iter().map(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }));
+        results
+    })
+}
+
+/// One ONNX run over encodings of similar length, padded here to the longest.
+fn run(
+    session: &mut Session,
+    encodings: &[&tokenizers::Encoding],
+) -> Result<Vec<Vec<f32>>, ModelError> {
+    let rows = encodings.len();
+    let width = encodings.iter().map(|e| e.len()).max().unwrap_or(0);
+    let mut ids = vec![0i64; rows * width];
+    let mut mask = vec![0i64; rows * width];
+    let mut types = vec![0i64; rows * width];
+    for (r, e) in encodings.iter().enumerate() {
+        let row = r * width;
+        for (j, (&id, &ty)) in e.get_ids().iter().zip(e.get_type_ids()).enumerate() {
+            ids[row + j] = id as i64;
+            types[row + j] = ty as i64;
+            mask[row + j] = 1;
         }
-        let shape = [rows as i64, width as i64];
-        let runtime = |e: ort::Error| ModelError::Runtime(e.to_string());
-        let inputs = ort::inputs![
-            "input_ids" => Tensor::from_array((shape, ids)).map_err(runtime)?,
-            "attention_mask" => Tensor::from_array((shape, mask.clone())).map_err(runtime)?,
-            "token_type_ids" => Tensor::from_array((shape, types)).map_err(runtime)?,
-        ];
-        let outputs = self.session.run(inputs).map_err(runtime)?;
-        let (out_shape, hidden) = outputs["last_hidden_state"]
-            .try_extract_tensor::<f32>()
-            .map_err(runtime)?;
-        let dim = out_shape[2] as usize;
-        Ok((0..rows)
-            .map(|r| {
-                mean_pool(
-                    &hidden[r * width * dim..(r + 1) * width * dim],
-                    &mask[r * width..(r + 1) * width],
-                    dim,
-                )
-            })
-            .collect())
     }
+    let shape = [rows as i64, width as i64];
+    let runtime = |e: ort::Error| ModelError::Runtime(e.to_string());
+    let inputs = ort::inputs![
+        "input_ids" => Tensor::from_array((shape, ids)).map_err(runtime)?,
+        "attention_mask" => Tensor::from_array((shape, mask.clone())).map_err(runtime)?,
+        "token_type_ids" => Tensor::from_array((shape, types)).map_err(runtime)?,
+    ];
+    let outputs = session.run(inputs).map_err(runtime)?;
+    let (out_shape, hidden) = outputs["last_hidden_state"]
+        .try_extract_tensor::<f32>()
+        .map_err(runtime)?;
+    let dim = out_shape[2] as usize;
+    Ok((0..rows)
+        .map(|r| {
+            mean_pool(
+                &hidden[r * width * dim..(r + 1) * width * dim],
+                &mask[r * width..(r + 1) * width],
+                dim,
+            )
+        })
+        .collect())
+}
+
+/// One ONNX Runtime session of the model with `threads` intra-op threads. No arena and no
+/// memory pattern: ONNX Runtime's arena keeps the peak of every batch shape it saw (1.4 GB after
+/// one batch padded to 256 tokens); without it memory follows the current batch.
+fn session(
+    env: &ort::environment::Environment,
+    files: &ModelFiles,
+    options: &EmbedOptions,
+    threads: usize,
+) -> Result<Session, ModelError> {
+    let runtime = |e: ort::Error| ModelError::Runtime(e.to_string());
+    Session::builder(env)
+        .map_err(runtime)?
+        .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+        .map_err(|e| ModelError::Runtime(e.to_string()))?
+        .with_memory_pattern(false)
+        .map_err(|e| ModelError::Runtime(e.to_string()))?
+        .with_intra_op_spinning(options.spinning)
+        .map_err(|e| ModelError::Runtime(e.to_string()))?
+        .with_config_entry("session.force_spinning_stop", "1")
+        .map_err(|e| ModelError::Runtime(e.to_string()))?
+        .with_intra_threads(threads)
+        .map_err(|e| ModelError::Runtime(e.to_string()))?
+        .with_inter_threads(1)
+        .map_err(|e| ModelError::Runtime(e.to_string()))?
+        .commit_from_file(&files.model)
+        .map_err(runtime)
 }
 
 /// The model's tokenizer, set to truncate at `max_tokens` and not to pad.
@@ -362,6 +496,41 @@ mod tests {
         std::fs::write(&files.model, "truncated download").unwrap();
         let err = verify(&files).unwrap_err().to_string();
         assert!(err.contains("model.onnx: corrupt"), "{err}");
+        assert!(err.contains(FETCH_COMMAND), "{err}");
+    }
+
+    #[test]
+    fn the_models_weights_file_is_checked_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let names = [
+            "libonnxruntime.so",
+            "model.onnx",
+            "model.onnx.data",
+            "tokenizer.json",
+        ];
+        let mut sums = String::new();
+        for name in names {
+            std::fs::write(dir.path().join(name), name).unwrap();
+            sums.push_str(&format!(
+                "{}  {name}\n",
+                sha256_file(&dir.path().join(name)).unwrap()
+            ));
+        }
+        std::fs::write(dir.path().join("SHA256SUMS"), sums).unwrap();
+        let files = ModelFiles {
+            onnxruntime: dir.path().join(names[0]),
+            model: dir.path().join(names[1]),
+            tokenizer: dir.path().join(names[3]),
+            checksums: dir.path().join("SHA256SUMS"),
+        };
+        verify(&files).unwrap();
+        std::fs::write(dir.path().join(names[2]), "one byte off").unwrap();
+        let err = verify(&files).unwrap_err().to_string();
+        assert!(err.contains("model.onnx.data: corrupt"), "{err}");
+        // Pinned but gone: named as missing, not left to ONNX Runtime's error.
+        std::fs::remove_file(dir.path().join(names[2])).unwrap();
+        let err = verify(&files).unwrap_err().to_string();
+        assert!(err.contains("model.onnx.data: missing"), "{err}");
         assert!(err.contains(FETCH_COMMAND), "{err}");
     }
 

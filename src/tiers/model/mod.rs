@@ -58,7 +58,8 @@ pub struct ModelConfig {
     /// token count (no padding).
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// ONNX Runtime intra-op threads.
+    /// Cores the model runs on: one ONNX Runtime session per thread, each running whole runs
+    /// on one core (each session after the first: ~30 MB).
     #[serde(default = "default_threads")]
     pub threads: usize,
     /// Tokens of a line the model looks at (8 to 256, the model's limit); the rest is cut.
