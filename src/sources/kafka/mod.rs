@@ -134,6 +134,12 @@ impl KafkaSource {
             // A topic that does not exist yet (or a broker that came back without it) is
             // looked for again within seconds, not librdkafka's default 5 minutes.
             ("topic.metadata.refresh.interval.ms", "10000".into()),
+            // librdkafka stops fetching a partition whose local queue holds queued.min.messages
+            // (100,000) and looks again only after this long (default 1 s). A consumer slower
+            // than the fetcher, as one that labels every message is, then stalls ~0.75 s each
+            // time the queue fills: 500,000 waiting messages took 1.9–2.7 s instead of 1.0 s
+            // here (BENCHMARKS.md §4).
+            ("fetch.queue.backoff.ms", "10".into()),
         ];
         kafka::client_config(&self.plan.servers, &ours, &cfg.librdkafka_options)
     }
