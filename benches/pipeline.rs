@@ -5,7 +5,9 @@
 //! eight regexes, with no labelling and no output).
 //!
 //! Rows: cat, rg, logsieve pinned to one core (`taskset -c 0`; the runtime's threads and the
-//! reader thread share it), logsieve on every core, and logsieve pinned on an input a quarter the
+//! reader thread share it), logsieve on every core (these two: the median of interleaved
+//! rounds, `LOGSIEVE_BENCH_ROUNDS`, 3, with the highest peak RSS of the rounds), logsieve with
+//! larger batches, and logsieve pinned on an input a quarter the
 //! size, to check that peak memory stays flat as the input grows. Wall time is the process's,
 //! startup included; peak RSS is the child's `ru_maxrss` from `wait4`. Every logsieve run must
 //! write exactly one record per input line, or the bench fails.
@@ -60,14 +62,35 @@ fn main() {
     } else {
         run_dir.clone()
     };
-    let one = pinned.then(|| run_logsieve("logsieve, 1 core", &full, true, &fast_dir, BATCH));
-    let all = run_logsieve(
-        &format!("logsieve, {cores} cores"),
-        &full,
-        false,
-        &fast_dir,
-        BATCH,
-    );
+    // 1 core and every core, in interleaved rounds: this VM's speed drifts over minutes, and
+    // their ratio is a goal (issue 12). Each row is its median run.
+    let rounds = bench_rounds();
+    let (mut ones, mut alls) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        if pinned {
+            ones.push(run_logsieve(
+                "logsieve, 1 core",
+                &full,
+                true,
+                &fast_dir,
+                BATCH,
+            ));
+        }
+        alls.push(run_logsieve(
+            &format!("logsieve, {cores} cores"),
+            &full,
+            false,
+            &fast_dir,
+            BATCH,
+        ));
+    }
+    let per_round: Vec<f64> = ones
+        .iter()
+        .zip(&alls)
+        .map(|(one, all)| all.mib_per_sec() / one.mib_per_sec())
+        .collect();
+    let one = pinned.then(|| median_row(ones));
+    let all = median_row(alls);
     let all_big_batches = run_logsieve(
         &format!("logsieve, {cores} cores, batches of {BIG_BATCH}"),
         &full,
@@ -110,6 +133,8 @@ fn main() {
         small,
         disk,
         out_dir: fast_dir,
+        rounds,
+        per_round,
     };
     report.print();
     if !rg {
@@ -591,6 +616,9 @@ struct Report<'a> {
     /// The 1-core run with its output on disk rather than tmpfs.
     disk: Option<Row>,
     out_dir: PathBuf,
+    /// Rounds of the 1-core and all-core runs, and each round's all-core / 1-core ratio.
+    rounds: usize,
+    per_round: Vec<f64>,
 }
 
 impl Report<'_> {
@@ -688,6 +716,16 @@ impl Report<'_> {
                 .collect();
             println!("| logsieve / {} | {} |", base.name, ratios.join(" | "));
         }
+        if let Some(one) = &self.one {
+            let each: Vec<String> = self.per_round.iter().map(|r| format!("{r:.2}×")).collect();
+            println!(
+                "\n{} / 1 core: **{:.2}×** (medians of {} interleaved rounds; each round: {})",
+                self.all.name,
+                self.all.mib_per_sec() / one.mib_per_sec(),
+                self.rounds,
+                each.join(", ")
+            );
+        }
     }
 
     fn print_memory(&self) {
@@ -709,6 +747,33 @@ impl Report<'_> {
 }
 
 // ----- small helpers -----
+
+/// Rounds of the 1-core and all-core runs (`LOGSIEVE_BENCH_ROUNDS`, default 3).
+fn bench_rounds() -> usize {
+    std::env::var("LOGSIEVE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3)
+        .max(1)
+}
+
+/// The run of median wall time, named for the rounds and carrying the highest peak RSS of
+/// them all.
+fn median_row(mut rows: Vec<Row>) -> Row {
+    let n = rows.len();
+    let peak = rows
+        .iter()
+        .map(|r| r.measured.peak_rss_kib)
+        .max()
+        .unwrap_or(0);
+    rows.sort_by_key(|r| r.measured.wall);
+    let mut row = rows.swap_remove(n / 2);
+    row.measured.peak_rss_kib = peak;
+    if n > 1 {
+        row.name = format!("{} (median of {n})", row.name);
+    }
+    row
+}
 
 fn bench_mb() -> u64 {
     match std::env::var("LOGSIEVE_BENCH_MB") {
