@@ -44,6 +44,7 @@ fn model_lines(n: usize) -> Vec<String> {
 }
 
 /// One way to run the embedder: a row of table 1.
+#[derive(Clone, Copy)]
 struct Variant {
     what: &'static str,
     model: &'static str,
@@ -54,6 +55,18 @@ struct Variant {
     mixed_lengths: bool,
     session_per_thread: bool,
 }
+
+/// The default: what logsieve runs with the shipped config.
+const DEFAULT: Variant = Variant {
+    what: "int8 (the default)",
+    model: "model.int8.onnx",
+    threads: 2,
+    batch: 32,
+    max_tokens: 256,
+    spinning: true,
+    mixed_lengths: false,
+    session_per_thread: true,
+};
 
 /// Child mode: embed and predict 512 lines; prints lines/s and writes the vectors (raw f32,
 /// in line order) to `out` for the parent to compare.
@@ -255,15 +268,6 @@ fn main() {
     }
 }
 
-/// Rounds of interleaved measurements (`LOGSIEVE_BENCH_ROUNDS`, 3).
-fn rounds() -> usize {
-    std::env::var("LOGSIEVE_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3)
-        .max(1)
-}
-
 fn median(rates: &[f64]) -> f64 {
     let mut sorted = rates.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -275,86 +279,45 @@ fn embedder_table(exe: &std::path::Path) {
     println!("Each row is named for what it changes; × first and cosine are against the first row; lines/s is the median of interleaved rounds (`LOGSIEVE_BENCH_ROUNDS`, 3).\n");
     println!("| variant | model | threads | sessions | batch | lengths per run | tokens | spinning | lines/s | × first | cosine min | cosine mean | peak RSS MiB |");
     println!("|---|---|--:|---|--:|---|--:|---|--:|--:|--:|--:|--:|");
+    let fp32 = Variant {
+        what: "fp32",
+        model: "model.onnx",
+        ..DEFAULT
+    };
     let variants = [
         Variant {
             what: "before (fp32, padded batches)",
-            model: "model.onnx",
-            threads: 2,
-            batch: 32,
-            max_tokens: 256,
             spinning: false,
             mixed_lengths: true,
             session_per_thread: false,
+            ..fp32
         },
-        Variant {
-            what: "fp32",
-            model: "model.onnx",
-            threads: 2,
-            batch: 32,
-            max_tokens: 256,
-            spinning: true,
-            mixed_lengths: false,
-            session_per_thread: true,
-        },
+        fp32,
         Variant {
             what: "int8, padded batches",
-            model: "model.int8.onnx",
-            threads: 2,
-            batch: 32,
-            max_tokens: 256,
-            spinning: true,
             mixed_lengths: true,
-            session_per_thread: true,
+            ..DEFAULT
         },
-        Variant {
-            what: "int8 (the default)",
-            model: "model.int8.onnx",
-            threads: 2,
-            batch: 32,
-            max_tokens: 256,
-            spinning: true,
-            mixed_lengths: false,
-            session_per_thread: true,
-        },
+        DEFAULT,
         Variant {
             what: "int8, one session of 2 threads (the default until today)",
-            model: "model.int8.onnx",
-            threads: 2,
-            batch: 32,
-            max_tokens: 256,
-            spinning: true,
-            mixed_lengths: false,
             session_per_thread: false,
+            ..DEFAULT
         },
         Variant {
             what: "int8, batches of 1",
-            model: "model.int8.onnx",
-            threads: 2,
             batch: 1,
-            max_tokens: 256,
-            spinning: true,
-            mixed_lengths: false,
-            session_per_thread: true,
+            ..DEFAULT
         },
         Variant {
             what: "int8, 1 thread",
-            model: "model.int8.onnx",
             threads: 1,
-            batch: 32,
-            max_tokens: 256,
-            spinning: true,
-            mixed_lengths: false,
-            session_per_thread: true,
+            ..DEFAULT
         },
         Variant {
             what: "int8, 128 tokens",
-            model: "model.int8.onnx",
-            threads: 2,
-            batch: 32,
             max_tokens: 128,
-            spinning: true,
-            mixed_lengths: false,
-            session_per_thread: true,
+            ..DEFAULT
         },
     ];
     // Rounds of every variant in turn, each row its median rate: this VM's speed drifts by
@@ -362,7 +325,7 @@ fn embedder_table(exe: &std::path::Path) {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut rates = vec![Vec::new(); variants.len()];
     let mut rss = vec![0f64; variants.len()];
-    for _ in 0..rounds() {
+    for _ in 0..common::rounds() {
         for (i, v) in variants.iter().enumerate() {
             let out = dir.path().join(format!("{i}.f32"));
             let spec = format!(
@@ -470,7 +433,7 @@ fn classify_table() {
     let mut rates = vec![Vec::new(); configs.len()];
     let mut peaks = vec![0f64; configs.len()];
     let mut start_up = Vec::new();
-    for _ in 0..rounds() {
+    for _ in 0..common::rounds() {
         for (i, (_, config)) in configs.iter().enumerate() {
             let (seconds, rss) = cold_classify(config, &seed_csv());
             rates[i].push(2410.0 / seconds);

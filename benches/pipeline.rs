@@ -64,7 +64,7 @@ fn main() {
     };
     // 1 core and every core, in interleaved rounds: this VM's speed drifts over minutes, and
     // their ratio is a goal (issue 12). Each row is its median run.
-    let rounds = bench_rounds();
+    let rounds = rounds();
     let (mut ones, mut alls) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         if pinned {
@@ -747,15 +747,6 @@ impl Report<'_> {
 }
 
 // ----- small helpers -----
-
-/// Rounds of the 1-core and all-core runs (`LOGSIEVE_BENCH_ROUNDS`, default 3).
-fn bench_rounds() -> usize {
-    std::env::var("LOGSIEVE_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3)
-        .max(1)
-}
 
 /// The run of median wall time, named for the rounds and carrying the highest peak RSS of
 /// them all.

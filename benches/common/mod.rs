@@ -53,6 +53,16 @@ pub fn proc_memory_kib(pid: u32, field: &str) -> Option<u64> {
     value.trim().trim_end_matches("kB").trim().parse().ok()
 }
 
+/// Rounds of interleaved measurements: `LOGSIEVE_BENCH_ROUNDS`, 3 when unset. This VM's speed
+/// drifts by ±20% over minutes; rows measured in turn, round after round, share the drift.
+pub fn rounds() -> usize {
+    std::env::var("LOGSIEVE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3)
+        .max(1)
+}
+
 /// The nearest-rank `p` quantile (0 to 1) of values sorted ascending; NaN when there are none.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

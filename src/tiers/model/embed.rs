@@ -473,25 +473,33 @@ mod tests {
         assert!(c.len() <= MAX_TEXT_BYTES && c.chars().all(|ch| ch == 'é'));
     }
 
+    /// Writes each of `names` into `dir` (its own name as its bytes) and a SHA256SUMS pinning
+    /// them all; the model's files are `model.onnx` and, if named, `model.onnx.data`.
+    fn pinned_assets(dir: &Path, names: &[&str]) -> ModelFiles {
+        let mut sums = String::new();
+        for name in names {
+            std::fs::write(dir.join(name), name).unwrap();
+            sums.push_str(&format!(
+                "{}  {name}\n",
+                sha256_file(&dir.join(name)).unwrap()
+            ));
+        }
+        std::fs::write(dir.join("SHA256SUMS"), sums).unwrap();
+        ModelFiles {
+            onnxruntime: dir.join("libonnxruntime.so"),
+            model: dir.join("model.onnx"),
+            tokenizer: dir.join("tokenizer.json"),
+            checksums: dir.join("SHA256SUMS"),
+        }
+    }
+
     #[test]
     fn a_corrupt_asset_is_named_as_corrupt() {
         let dir = tempfile::tempdir().unwrap();
-        let names = ["libonnxruntime.so", "model.onnx", "tokenizer.json"];
-        let mut sums = String::new();
-        for name in names {
-            std::fs::write(dir.path().join(name), name).unwrap();
-            sums.push_str(&format!(
-                "{}  {name}\n",
-                sha256_file(&dir.path().join(name)).unwrap()
-            ));
-        }
-        std::fs::write(dir.path().join("SHA256SUMS"), sums).unwrap();
-        let files = ModelFiles {
-            onnxruntime: dir.path().join(names[0]),
-            model: dir.path().join(names[1]),
-            tokenizer: dir.path().join(names[2]),
-            checksums: dir.path().join("SHA256SUMS"),
-        };
+        let files = pinned_assets(
+            dir.path(),
+            &["libonnxruntime.so", "model.onnx", "tokenizer.json"],
+        );
         verify(&files).unwrap();
         std::fs::write(&files.model, "truncated download").unwrap();
         let err = verify(&files).unwrap_err().to_string();
@@ -502,33 +510,22 @@ mod tests {
     #[test]
     fn the_models_weights_file_is_checked_with_it() {
         let dir = tempfile::tempdir().unwrap();
-        let names = [
-            "libonnxruntime.so",
-            "model.onnx",
-            "model.onnx.data",
-            "tokenizer.json",
-        ];
-        let mut sums = String::new();
-        for name in names {
-            std::fs::write(dir.path().join(name), name).unwrap();
-            sums.push_str(&format!(
-                "{}  {name}\n",
-                sha256_file(&dir.path().join(name)).unwrap()
-            ));
-        }
-        std::fs::write(dir.path().join("SHA256SUMS"), sums).unwrap();
-        let files = ModelFiles {
-            onnxruntime: dir.path().join(names[0]),
-            model: dir.path().join(names[1]),
-            tokenizer: dir.path().join(names[3]),
-            checksums: dir.path().join("SHA256SUMS"),
-        };
+        let files = pinned_assets(
+            dir.path(),
+            &[
+                "libonnxruntime.so",
+                "model.onnx",
+                "model.onnx.data",
+                "tokenizer.json",
+            ],
+        );
+        let weights = dir.path().join("model.onnx.data");
         verify(&files).unwrap();
-        std::fs::write(dir.path().join(names[2]), "one byte off").unwrap();
+        std::fs::write(&weights, "one byte off").unwrap();
         let err = verify(&files).unwrap_err().to_string();
         assert!(err.contains("model.onnx.data: corrupt"), "{err}");
         // Pinned but gone: named as missing, not left to ONNX Runtime's error.
-        std::fs::remove_file(dir.path().join(names[2])).unwrap();
+        std::fs::remove_file(&weights).unwrap();
         let err = verify(&files).unwrap_err().to_string();
         assert!(err.contains("model.onnx.data: missing"), "{err}");
         assert!(err.contains(FETCH_COMMAND), "{err}");
