@@ -212,6 +212,7 @@ impl Generation<'_> {
         let mut batcher = Batcher::new(
             chunks_rx,
             plan.batch.max_lines,
+            plan.batch.max_bytes,
             Duration::from_millis(plan.batch.max_wait_ms),
         );
         let mut next_plan = None;

@@ -264,7 +264,7 @@ mod tests {
             assert!(text.contains(heading), "{heading} missing");
         }
         assert!(
-            text.contains("| `max_lines` | integer | 512 |"),
+            text.contains("| `max_lines` | integer | 2048 |"),
             "a key with its type and default"
         );
         assert!(

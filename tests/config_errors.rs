@@ -53,7 +53,7 @@ refuses! {
     toml_syntax: "[server\naddress = 1", "" =>
         ["logsieve.toml:1: (file):", "fix the TOML at that line"];
     unknown_key: "[batch]\nmax_line = 5", "" =>
-        ["logsieve.toml:2: batch.max_line: unknown field `max_line`", "expected `max_lines` or `max_wait_ms`"];
+        ["logsieve.toml:2: batch.max_line: unknown field `max_line`", "expected one of `max_lines`, `max_bytes`, `max_wait_ms`"];
     wrong_type: "[batch]\nmax_wait_ms = \"soon\"", "" =>
         ["logsieve.toml:2: batch.max_wait_ms: invalid type: string \"soon\", expected u64"];
     unknown_value: "[tiers.llm]\non_full = \"panic\"", "" =>
@@ -64,6 +64,8 @@ refuses! {
         ["logsieve.toml:2: server.address: `localhost` is not an IP:port address", "127.0.0.1:9598"];
     zero_batch: "[batch]\nmax_lines = 0", "" =>
         ["logsieve.toml:2: batch.max_lines: must be at least 1"];
+    zero_batch_bytes: "[batch]\nmax_bytes = 0", "" =>
+        ["logsieve.toml:2: batch.max_bytes: must be at least 1", "1048576"];
     source_without_type: "[[sources]]\nname = \"x\"", "" =>
         ["logsieve.toml:1: sources[0].type: a source needs a type", "\"file\", \"stdin\""];
     unknown_source_type: "[[sources]]\ntype = \"syslog\"", "" =>

@@ -101,8 +101,8 @@ impl Plan {
                 .map(|s| format!("source: {}", s.describe())),
         );
         lines.push(format!(
-            "batch: up to {} lines or {} ms",
-            self.batch.max_lines, self.batch.max_wait_ms
+            "batch: up to {} lines, {} bytes or {} ms",
+            self.batch.max_lines, self.batch.max_bytes, self.batch.max_wait_ms
         ));
         lines.extend(self.tiers.describe());
         lines.extend(self.sinks.iter().map(|s| format!("sink: {}", s.describe())));
