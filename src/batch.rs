@@ -31,7 +31,7 @@ pub struct BatchConfig {
 }
 
 /// About one read of the file source (256 KiB of ~120-byte lines): one hand-off per read
-/// instead of four, 1.2× the lines/s of 512 on 2 cores (BENCHMARKS.md §1).
+/// instead of four: 1.06–1.2× the lines/s of 512 on 2 cores (BENCHMARKS.md §1).
 fn default_max_lines() -> usize {
     2048
 }
