@@ -17,7 +17,7 @@ use tracing::error;
 
 use super::embed::ModelError;
 use super::logistic::Head;
-use crate::event::{TierName, Verdict};
+use crate::event::{Text, TierName, Verdict};
 use crate::metrics::Registry;
 use crate::tiers::cache::{template, TemplateCache};
 use crate::tiers::{Escalation, Pending, Tier};
@@ -61,14 +61,11 @@ impl ModelTier {
     }
 
     /// The head's best label and its probability for each text.
-    async fn predict(
-        &self,
-        texts: Vec<String>,
-    ) -> Result<Vec<(usize, f32)>, (&'static str, String)> {
+    async fn predict(&self, texts: Vec<Text>) -> Result<Vec<(usize, f32)>, (&'static str, String)> {
         let embedder = self.embedder.clone();
         let head = self.head.clone();
         let run = tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let refs: Vec<&str> = texts.iter().map(|t| &**t).collect();
             // A panic in an earlier run poisoned the lock; the embedder itself holds no state
             // between runs that a panic could leave half-changed, so it is used again.
             let mut embedder = embedder.lock().unwrap_or_else(|p| p.into_inner());
@@ -97,7 +94,7 @@ impl Tier for ModelTier {
     async fn label(&self, batch: &mut [Pending]) {
         // One embedding per distinct template.
         let mut by_template: HashMap<String, Vec<usize>> = HashMap::new();
-        let mut texts: Vec<String> = Vec::new();
+        let mut texts: Vec<Text> = Vec::new();
         let mut templates: Vec<String> = Vec::new();
         for (i, pending) in batch.iter_mut().enumerate() {
             if !pending.is_open() {
@@ -109,7 +106,7 @@ impl Tier for ModelTier {
                 .unwrap_or_else(|| template(&pending.event.message));
             let slot = by_template.entry(t.clone()).or_default();
             if slot.is_empty() {
-                texts.push(pending.event.message.to_string());
+                texts.push(pending.event.message.clone());
                 templates.push(t);
             }
             slot.push(i);
