@@ -220,7 +220,7 @@ impl Embedder {
         model_checked.map_err(|_| ModelError::Runtime("the model's check panicked".into()))??;
         let (env, tokenizer) = loaded?;
         let sessions = if options.session_per_thread {
-            on_threads(vec![(); options.threads.max(1)], |()| {
+            on_threads(0..options.threads.max(1), |_| {
                 session(env, files, options, 1)
             })
             .into_iter()
