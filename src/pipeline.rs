@@ -9,7 +9,10 @@
 //!
 //! A config reload (SIGHUP, `POST /reload`; see `reload`) either swaps the tiers between two
 //! batches, or ends this run of the pipeline as a stop would and starts the next with the new
-//! config, in the same process: [`run`] loops over such runs ("generations").
+//! config, in the same process: [`run`] loops over such runs ("generations"). A generation
+//! builds every part before it starts any, so a new config whose parts cannot be built (a port
+//! in use, a model that does not load) stops before it reads a line, and the config that was
+//! running starts again.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -30,7 +33,7 @@ use crate::metrics::Registry;
 use crate::reload::{self, Prepared, ReloadRequest, Reloader};
 use crate::server;
 use crate::sinks::{self, Delivery, SinkBuild, SinkMetrics};
-use crate::sources::{Chunk, SourceBuild, SourceContext};
+use crate::sources::{Chunk, Source, SourceBuild, SourceContext};
 use crate::systemd;
 use crate::tiers::{LateRecords, Tiers};
 
@@ -54,6 +57,8 @@ enum Ended {
     Stopped,
     /// A reload changed more than the tiers: run again with this plan.
     Reload(Box<Plan>),
+    /// A part could not be built: nothing was read or written.
+    NotStarted(anyhow::Error),
 }
 
 /// Runs the agent until it is stopped, reloading its config when asked.
@@ -68,6 +73,8 @@ pub async fn run(plan: Plan, options: RunOptions) -> anyhow::Result<()> {
     tokio::spawn(reload::forward_sighup(reload_tx.clone()));
     systemd::spawn_watchdog();
     let mut plan = plan;
+    // The plan that ran before a reload's: it runs again if the reload's cannot start.
+    let mut before_reload: Option<Plan> = None;
     loop {
         let generation = Generation {
             registry: &registry,
@@ -76,9 +83,19 @@ pub async fn run(plan: Plan, options: RunOptions) -> anyhow::Result<()> {
             stop: &stop,
             give_up: &give_up,
             reload_tx: &reload_tx,
+            reloaded: before_reload.is_some(),
         };
-        match generation.run(plan, &mut reload_rx).await? {
-            Ended::Reload(next) if !stop.is_cancelled() => plan = *next,
+        match generation.run(&plan, &mut reload_rx).await? {
+            Ended::Reload(next) if !stop.is_cancelled() => {
+                before_reload = Some(std::mem::replace(&mut plan, *next));
+            }
+            Ended::NotStarted(e) => {
+                let Some(previous) = before_reload.take() else {
+                    return Err(e);
+                };
+                reloader.could_not_start(&e);
+                plan = previous;
+            }
             _ => {
                 info!("logsieve stopped");
                 return Ok(());
@@ -95,16 +112,25 @@ struct Generation<'a> {
     stop: &'a CancellationToken,
     give_up: &'a CancellationToken,
     reload_tx: &'a mpsc::Sender<ReloadRequest>,
+    /// This generation runs a reload's plan (counted as taken once it has started).
+    reloaded: bool,
+}
+
+/// A generation's parts, built and not yet started.
+struct Parts {
+    tiers: Tiers,
+    sinks: Vec<Box<dyn sinks::Sink>>,
+    sources: Vec<Box<dyn Source>>,
+    listener: Option<tokio::net::TcpListener>,
 }
 
 impl Generation<'_> {
     async fn run(
         &self,
-        plan: Plan,
+        plan: &Plan,
         reloads: &mut mpsc::Receiver<ReloadRequest>,
     ) -> anyhow::Result<Ended> {
         let registry = self.registry;
-        let tiers = Arc::new(ArcSwap::from_pointee(Tiers::build(&plan.tiers, registry)?));
         // Stops this run's sources: at a stop, at the inputs' end, or when a reload needs a new
         // pipeline. `/health` says 503 ("draining") from then on, even while a sink holds up the
         // drain.
@@ -119,20 +145,25 @@ impl Generation<'_> {
             warn!("{warning}");
         }
 
+        // 0. Every part, built before any starts.
+        let parts = match self.build(plan, &health, &shutdown).await {
+            Ok(parts) => parts,
+            Err(e) => return Ok(Ended::NotStarted(e)),
+        };
+        if self.reloaded {
+            self.reloader.taken();
+        }
+        let tiers = Arc::new(ArcSwap::from_pointee(parts.tiers));
+
         // 1. Sinks, each behind its own bounded queue.
         let sink_metrics = SinkMetrics::register(registry);
         let mut sink_queues = Vec::new();
         let mut sink_tasks = Vec::new();
-        let sink_build = SinkBuild {
-            registry,
-            health: &health,
-            stop: &shutdown,
-        };
-        for sink in &plan.sinks {
+        for sink in parts.sinks {
             let (tx, rx) = mpsc::channel::<Delivery>(SINK_QUEUE);
             sink_queues.push(tx);
             sink_tasks.push(tokio::spawn(sinks::drive(
-                sink.open(&sink_build)?,
+                sink,
                 rx,
                 give_up.clone(),
                 sink_metrics.clone(),
@@ -148,7 +179,7 @@ impl Generation<'_> {
         // 2. The HTTP server: /metrics, /health, /ready, POST /classify, POST /reload. It
         //    serves through the drain (`/health` says 503 meanwhile) and stops last.
         let server_stop = CancellationToken::new();
-        let server = if plan.server.enabled {
+        let server = if let Some(listener) = parts.listener {
             let state = server::State {
                 registry: registry.clone(),
                 tiers: tiers.clone(),
@@ -158,7 +189,7 @@ impl Generation<'_> {
                 classifying: Arc::new(tokio::sync::Semaphore::new(server::CLASSIFY_AT_ONCE)),
                 reload: self.reload_tx.clone(),
             };
-            Some(server::start(plan.server.address, state, server_stop.clone()).await?)
+            Some(server::serve_on(listener, state, server_stop.clone()))
         } else {
             None
         };
@@ -166,14 +197,7 @@ impl Generation<'_> {
         // 3. Sources, all feeding one bounded queue.
         let (chunks_tx, chunks_rx) = mpsc::channel::<Chunk>(SOURCE_QUEUE);
         let mut source_tasks = Vec::new();
-        let source_build = SourceBuild {
-            registry,
-            health: &health,
-            data_dir: &plan.data_dir,
-            exit_on_eof: self.options.exit_on_eof,
-        };
-        for source in &plan.sources {
-            let source = source.build(&source_build)?;
+        for source in parts.sources {
             let name = source.name().to_string();
             let ctx = SourceContext {
                 out: chunks_tx.clone(),
@@ -265,7 +289,7 @@ impl Generation<'_> {
                         Ok(Prepared::Pipeline(new_plan)) => {
                             next_plan = Some(new_plan);
                             shutdown.cancel();
-                            Ok("reloaded: the pipeline drains and starts again with the new config".to_string())
+                            Ok("reloaded: the pipeline drains and starts again with the new config (if it cannot start, with the config that was running; see logsieve_config_last_reload_successful)".to_string())
                         }
                         Err(why) => {
                             systemd::ready();
@@ -325,6 +349,49 @@ impl Generation<'_> {
         Ok(match next_plan {
             Some(plan) => Ended::Reload(plan),
             None => Ended::Stopped,
+        })
+    }
+
+    /// The tiers, the sinks opened, the sources built and the server's port bound; nothing
+    /// started yet.
+    async fn build(
+        &self,
+        plan: &Plan,
+        health: &Arc<Health>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Parts> {
+        let registry = self.registry;
+        let tiers = Tiers::build(&plan.tiers, registry)?;
+        let sink_build = SinkBuild {
+            registry,
+            health,
+            stop: shutdown,
+        };
+        let sinks = plan
+            .sinks
+            .iter()
+            .map(|sink| sink.open(&sink_build))
+            .collect::<anyhow::Result<_>>()?;
+        let source_build = SourceBuild {
+            registry,
+            health,
+            data_dir: &plan.data_dir,
+            exit_on_eof: self.options.exit_on_eof,
+        };
+        let sources = plan
+            .sources
+            .iter()
+            .map(|source| source.build(&source_build))
+            .collect::<anyhow::Result<_>>()?;
+        let listener = match plan.server.enabled {
+            true => Some(server::bind(plan.server.address).await?),
+            false => None,
+        };
+        Ok(Parts {
+            tiers,
+            sinks,
+            sources,
+            listener,
         })
     }
 }

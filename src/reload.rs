@@ -4,7 +4,8 @@
 //! only the tiers (rules, routes, labels, the model, the LLM) is built here and swapped in for
 //! the next batch; one that changes the sources, sinks, batching or server makes the pipeline
 //! drain (as a stop does: nothing lost, checkpoints written) and start again with it, in the
-//! same process.
+//! same process; if one of its parts then cannot be built (a port in use, say), the config that
+//! was running starts again, and the reload counts as failed.
 
 use std::path::PathBuf;
 
@@ -69,7 +70,7 @@ impl Reloader {
             }
         };
         if plan.pipeline_key != pipeline_key {
-            self.taken();
+            // Counted as taken once the new pipeline has started (see `pipeline::run`).
             info!("config reloaded: sources, sinks, batching or server changed; draining and starting the pipeline again");
             return Ok(Prepared::Pipeline(Box::new(plan)));
         }
@@ -86,9 +87,17 @@ impl Reloader {
         }
     }
 
-    fn taken(&self) {
+    /// The reload's config is in force.
+    pub fn taken(&self) {
         self.reloads.with_label_values(&["success"]).inc();
         self.last_successful.set(1);
+    }
+
+    /// The reload's pipeline could not be built: the config that was running starts again.
+    pub fn could_not_start(&self, e: &anyhow::Error) {
+        self.reloads.with_label_values(&["failure"]).inc();
+        self.last_successful.set(0);
+        error!("the reloaded config cannot start: {e:#}; starting again with the config that was running");
     }
 
     fn refused(&self, why: String) -> String {

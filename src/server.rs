@@ -129,16 +129,22 @@ const STOP_WAIT: Duration = Duration::from_secs(10);
 /// to `max_body_bytes`, in memory).
 pub const CLASSIFY_AT_ONCE: usize = 4;
 
-/// Binds `address` and serves until `stop`.
-pub async fn start(
-    address: SocketAddr,
+/// The server's port, bound (so that a port in use is found before anything starts).
+pub async fn bind(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {address}: {e} (set [server] address, or LOGSIEVE_SERVER_ADDRESS, to a free port; or [server] enabled = false)")
+    })
+}
+
+/// Serves on `listener` until `stop`.
+pub fn serve_on(
+    listener: tokio::net::TcpListener,
     state: State,
     stop: CancellationToken,
-) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
-    let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
-        anyhow::anyhow!("cannot listen on {address}: {e} (set [server] address, or LOGSIEVE_SERVER_ADDRESS, to a free port; or [server] enabled = false)")
-    })?;
-    tracing::info!(address = %listener.local_addr()?, "HTTP server listening");
+) -> tokio::task::JoinHandle<std::io::Result<()>> {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "HTTP server listening");
+    }
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/health", get(health))
@@ -147,7 +153,7 @@ pub async fn start(
         .route("/reload", post(reload))
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state);
-    Ok(tokio::spawn(serve(listener, app, stop)))
+    tokio::spawn(serve(listener, app, stop))
 }
 
 /// Accepts connections until `stop`, each served over HTTP/1.1 with a bound on how long its

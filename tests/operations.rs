@@ -1,7 +1,7 @@
 //! What running logsieve under a supervisor needs, through the real binary: `${VAR}` in the
 //! config and rules, static fields per source, hot reload (SIGHUP and `POST /reload`) with lines
 //! flowing — tiers swapped between batches, sinks changed by a drain and a new pipeline, a bad
-//! config refused — and systemd's notify protocol read off a datagram socket.
+//! config refused, a new pipeline that cannot start replaced by the old — and systemd's notify protocol read off a datagram socket.
 
 mod common;
 
@@ -192,6 +192,67 @@ fn reloads_with_lines_flowing_lose_and_repeat_nothing() {
         TOTAL,
     );
     tally.assert_each_once();
+}
+
+/// A reload whose pipeline cannot start — its server's port is taken — does not stop the
+/// agent: the error is logged, the reload counts as failed, and the config that was running
+/// starts again. Every line arrives exactly once, all in the old sink.
+#[test]
+fn a_reload_that_cannot_start_brings_back_the_running_config() {
+    const TOTAL: usize = 20_000;
+    let setup = Setup::new();
+    fs::create_dir_all(setup.path("logs")).unwrap();
+    fs::write(setup.path("rules.toml"), rules(false)).unwrap();
+    write_config(&setup, "a.jsonl", "");
+    let agent = setup.start(&[]);
+    let writer = stream(&setup, 0..TOTAL);
+    agent.wait_until(Duration::from_secs(30), "some lines", || {
+        line_count(&setup.path("a.jsonl")) > 2_000
+    });
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_port = taken.local_addr().unwrap().port();
+    let good = fs::read_to_string(setup.path("logsieve.toml")).unwrap();
+    fs::write(
+        setup.path("logsieve.toml"),
+        good.replace("a.jsonl", "b.jsonl")
+            .replace(&format!(":{}", setup.port), &format!(":{taken_port}")),
+    )
+    .unwrap();
+    agent.signal(libc::SIGHUP);
+    let failed = || {
+        reqwest::blocking::get(agent.url("/metrics"))
+            .and_then(|r| r.text())
+            .is_ok_and(|text| {
+                metric_value(&text, "logsieve_config_reloads_total{result=\"failure\"}") == 1.0
+            })
+    };
+    agent.wait_until(
+        Duration::from_secs(30),
+        "the reload counted as failed",
+        failed,
+    );
+    assert_eq!(agent.metric("logsieve_config_last_reload_successful"), 0.0);
+    let log = agent.stderr_text();
+    assert!(log.contains("the reloaded config cannot start"), "{log}");
+    assert!(
+        log.contains(&format!("cannot listen on 127.0.0.1:{taken_port}")),
+        "{log}"
+    );
+
+    writer.join().unwrap();
+    agent.wait_until(Duration::from_secs(60), "every line in a.jsonl", || {
+        line_count(&setup.path("a.jsonl")) >= TOTAL
+    });
+    let (status, stderr) = agent.terminate();
+    assert!(status.success(), "{stderr}");
+    assert_eq!(
+        line_count(&setup.path("b.jsonl")),
+        0,
+        "the new sink never ran"
+    );
+    Tally::of(&setup.path("a.jsonl"), TOTAL).assert_each_once();
+    drop(taken);
 }
 
 /// `Type=notify`: READY=1 once running, RELOADING=1 … READY=1 around a reload, STOPPING=1 at
