@@ -2,7 +2,9 @@
 //! by default) to a topic that may depend on the record (`logs.{label}` puts each label in a
 //! topic of its own). A batch is delivered when the broker acknowledged every message of it —
 //! that is what moves the source's checkpoint or offsets. Up to `batches_in_flight` batches are
-//! produced before the oldest is acknowledged; acknowledgements go back in batch order. When
+//! produced before the oldest is acknowledged; acknowledgements go back in batch order. The
+//! producer's delivery reports are counted per batch (one shared tally per batch, settled on
+//! librdkafka's polling thread), not waited for one message at a time. When
 //! librdkafka gives up on a message (`message_timeout_ms`) or its queue is full, the write
 //! fails: it is logged and counted, the batch's origins are not acknowledged, and the pipeline
 //! retries the batch (messages of it that did arrive are sent again: at least once). A message
@@ -14,12 +16,16 @@
 mod topic;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use prometheus::IntCounterVec;
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use serde::{Deserialize, Serialize};
 use tracing::error;
@@ -236,11 +242,100 @@ impl KafkaSinkMetrics {
 
 pub struct KafkaSink {
     name: String,
-    producer: FutureProducer<kafka::Logged>,
+    producer: Arc<ThreadedProducer<Reports>>,
     topic: TopicTemplate,
     key: KafkaKey,
     metrics: KafkaSinkMetrics,
     batches_in_flight: usize,
+}
+
+/// The producer's context: logs as every client does, and settles each delivery report on
+/// its batch's [`Tally`].
+struct Reports {
+    logged: kafka::Logged,
+    metrics: KafkaSinkMetrics,
+}
+
+impl ClientContext for Reports {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.logged.log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.logged.error(error, reason);
+    }
+}
+
+impl ProducerContext for Reports {
+    type DeliveryOpaque = Arc<Tally>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, tally: Arc<Tally>) {
+        match result {
+            Ok(_) => tally.settle(None),
+            Err((e, message)) => {
+                let (topic, size) = (message.topic(), message.payload_len());
+                tally.settle(self.failed(e, topic, size));
+            }
+        }
+    }
+}
+
+impl Reports {
+    /// A message that did not arrive: `Some(e)` when a retry may deliver it; a message no
+    /// retry can deliver is dropped here — logged and counted — and is `None`.
+    fn failed(&self, e: &KafkaError, topic: &str, size: usize) -> Option<KafkaError> {
+        let Some(reason) = undeliverable(e) else {
+            return Some(e.clone());
+        };
+        let name = &self.logged.name;
+        self.metrics
+            .dropped
+            .with_label_values(&[name, reason])
+            .inc();
+        error!(sink = %name, topic = %topic, bytes = size, "Kafka refuses this record for good ({e}); dropped it, so that it does not hold up the stream");
+        None
+    }
+}
+
+/// One batch's delivery reports: how many are still to come, and what failed.
+struct Tally {
+    waiting: AtomicUsize,
+    failed: Mutex<Failed>,
+    done: Mutex<Option<tokio::sync::oneshot::Sender<Failed>>>,
+}
+
+/// The messages of a batch that a retry may still deliver: how many, and the first error.
+#[derive(Default)]
+struct Failed {
+    count: u64,
+    first: Option<KafkaError>,
+}
+
+impl Tally {
+    fn new(messages: usize) -> (Arc<Tally>, tokio::sync::oneshot::Receiver<Failed>) {
+        let (done, settled) = tokio::sync::oneshot::channel();
+        let tally = Tally {
+            waiting: AtomicUsize::new(messages),
+            failed: Mutex::new(Failed::default()),
+            done: Mutex::new(Some(done)),
+        };
+        (Arc::new(tally), settled)
+    }
+
+    /// One message's report; the last one sends the batch's outcome.
+    fn settle(&self, failure: Option<KafkaError>) {
+        if let Some(e) = failure {
+            let mut failed = self.failed.lock().expect("tally");
+            failed.count += 1;
+            failed.first.get_or_insert(e);
+        }
+        if self.waiting.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let failed = std::mem::take(&mut *self.failed.lock().expect("tally"));
+            if let Some(done) = self.done.lock().expect("tally").take() {
+                let _ = done.send(failed);
+            }
+        }
+    }
 }
 
 impl KafkaSink {
@@ -262,10 +357,16 @@ impl KafkaSink {
                 if cfg.batches_in_flight > 1 { "5" } else { "0" }.into(),
             ),
         ];
-        let producer: FutureProducer<kafka::Logged> =
+        let metrics = KafkaSinkMetrics::register(cx.registry);
+        let reports = Reports {
+            logged: kafka::Logged::new(name.clone()),
+            metrics: metrics.clone(),
+        };
+        let producer: ThreadedProducer<Reports> =
             kafka::client_config(&plan.servers, &ours, &cfg.librdkafka_options)
-                .create_with_context(kafka::Logged::new(name.clone()))
+                .create_with_context(reports)
                 .map_err(|e| anyhow::anyhow!("sink {name}: bad Kafka client configuration: {e}"))?;
+        let producer = Arc::new(producer);
         let probe = producer.clone();
         tokio::spawn(kafka::healthcheck(
             format!("Kafka sink `{name}`"),
@@ -279,7 +380,7 @@ impl KafkaSink {
             producer,
             topic: TopicTemplate::parse(&plan.topic),
             key: cfg.key,
-            metrics: KafkaSinkMetrics::register(cx.registry),
+            metrics,
             batches_in_flight: cfg.batches_in_flight,
         })
     }
@@ -308,8 +409,11 @@ impl KafkaSink {
     /// Hands every record to librdkafka's queue now (so batches keep their order) and returns
     /// what waits for the broker's acknowledgements.
     fn produce(&self, records: &[Record]) -> PendingWrite {
+        if records.is_empty() {
+            return Box::pin(async { Ok(0) });
+        }
+        let (tally, settled) = Tally::new(records.len());
         let mut bytes = 0;
-        let mut waiting = Vec::with_capacity(records.len());
         let mut payload = Vec::with_capacity(256);
         for record in records {
             payload.clear();
@@ -324,54 +428,37 @@ impl KafkaSink {
                 },
             };
             let topic = self.topic.render(record);
-            let mut message = FutureRecord::<[u8], [u8]>::to(&topic).payload(payload.as_slice());
+            let mut message = BaseRecord::<[u8], [u8], _>::with_opaque_to(&topic, tally.clone())
+                .payload(payload.as_slice());
             if let Some(key) = key {
                 message = message.key(key);
             }
-            let sent = match self.producer.send_result(message) {
-                Ok(delivery) => Sent::Queued(delivery),
-                Err((e, _)) => Sent::Refused(e),
-            };
-            waiting.push((topic, payload.len(), sent));
+            // Refused at once (librdkafka's queue is full, say): settled here, as a report.
+            if let Err((e, _)) = self.producer.send(message) {
+                let reports = self.producer.context();
+                tally.settle(reports.failed(&e, &topic, payload.len()));
+            }
         }
         let (name, metrics) = (self.name.clone(), self.metrics.clone());
         let count = records.len();
         Box::pin(async move {
-            let mut failed = 0;
-            let mut first = None;
-            for (topic, size, sent) in waiting {
-                let e = match sent {
-                    Sent::Queued(delivery) => match delivery.await {
-                        Ok(Ok(_)) => continue,
-                        Ok(Err((e, _))) => e,
-                        Err(_) => KafkaError::Canceled,
-                    },
-                    Sent::Refused(e) => e,
-                };
-                if let Some(reason) = undeliverable(&e) {
-                    metrics.dropped.with_label_values(&[&name, reason]).inc();
-                    error!(sink = %name, topic = %topic, bytes = size, "Kafka refuses this record for good ({e}); dropped it, so that it does not hold up the stream");
-                    continue;
-                }
-                failed += 1;
-                first.get_or_insert(e);
-            }
-            if let Some(first) = first {
-                metrics.errors.with_label_values(&[&name]).inc_by(failed);
+            let failed = settled.await.unwrap_or_else(|_| Failed {
+                count: count as u64,
+                first: Some(KafkaError::Canceled),
+            });
+            if let Some(first) = failed.first {
+                metrics
+                    .errors
+                    .with_label_values(&[&name])
+                    .inc_by(failed.count);
                 return Err(std::io::Error::other(format!(
-                    "{failed} of {count} records not delivered to Kafka: {first}"
+                    "{} of {count} records not delivered to Kafka: {first}",
+                    failed.count
                 )));
             }
             Ok(bytes)
         })
     }
-}
-
-/// A record handed to librdkafka: queued (its acknowledgement to come), or refused at once
-/// (its queue is full, say).
-enum Sent {
-    Queued(rdkafka::producer::DeliveryFuture),
-    Refused(KafkaError),
 }
 
 /// Why no retry can deliver a message, for the errors that say so.
@@ -383,5 +470,24 @@ fn undeliverable(e: &KafkaError) -> Option<&'static str> {
         RDKafkaErrorCode::InvalidTopic => Some("invalid_topic"),
         RDKafkaErrorCode::InvalidRecord => Some("invalid_record"),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_is_settled_by_its_last_report_with_what_failed() {
+        let (tally, mut settled) = Tally::new(3);
+        tally.settle(None);
+        tally.settle(Some(KafkaError::Canceled));
+        assert!(settled.try_recv().is_err(), "one report is still to come");
+        tally.settle(Some(KafkaError::MessageProduction(
+            RDKafkaErrorCode::QueueFull,
+        )));
+        let failed = settled.try_recv().expect("settled by the last report");
+        assert_eq!(failed.count, 2);
+        assert!(matches!(failed.first, Some(KafkaError::Canceled)));
     }
 }
