@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_trait::async_trait;
+use futures_util::{FutureExt, StreamExt};
 use prometheus::{IntCounterVec, IntGaugeVec};
 use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
@@ -40,7 +41,7 @@ use self::partitions::{Context, Mark, Partition, Partitions};
 use super::lines::decode;
 use super::{Chunk, LineDecoder, Source, SourceContext, SourceMetrics};
 use crate::ack::{track, Watermark};
-use crate::event::{now_rfc3339, Event, Origin};
+use crate::event::{now_rfc3339_at, Event, Origin};
 use crate::health::Health;
 use crate::kafka;
 use crate::metrics::Registry;
@@ -226,6 +227,9 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
     let mut store = tokio::time::interval(STORE_EVERY);
     store.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error: Option<Instant> = None;
+    let mut clock = Clock::default();
+    // One stream for the whole run: `recv()` would make (and register) a new one per message.
+    let mut messages = consumer.stream();
     loop {
         let flush_due = async {
             match flush_at {
@@ -241,27 +245,42 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
                 flush_at = None;
             }
             _ = store.tick() => store_delivered(&consumer, &partitions, &name),
-            message = consumer.recv() => {
-                // Stamped after recv(): a revocation it handled came before this message.
-                let stamp = partitions.lock().expect("partitions lock").revocations;
-                match message {
-                    Ok(m) => {
-                        let read = read_message(&m, stamp, &source, &decoder, &source_from, &mut topic_names);
-                        buffer.push(read);
-                        if buffer.len() >= CHUNK_MESSAGES {
-                            flush(&source, &partitions, &mut buffer, &ctx.out).await;
-                            flush_at = None;
-                        } else if flush_at.is_none() {
-                            flush_at = Some(tokio::time::Instant::now() + CHUNK_WAIT);
+            message = messages.next() => {
+                // Then the messages already fetched, up to a chunk, without going round the
+                // loop for each.
+                let mut next = message;
+                let mut failure = None;
+                while let Some(message) = next.take() {
+                    // Stamped after the poll: a revocation it handled came before this message.
+                    let stamp = partitions.lock().expect("partitions lock").revocations;
+                    match message {
+                        Ok(m) => {
+                            let timestamp = clock.now();
+                            let read = read_message(&m, stamp, timestamp, &source, &decoder, &source_from, &mut topic_names);
+                            buffer.push(read);
+                        }
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
                         }
                     }
-                    Err(e) => {
-                        // Broker trouble is also reported by the client's error callback;
-                        // say it here at most every 10 s.
-                        if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
-                            warn!(source = %name, "Kafka consumer: {e}");
-                            last_error = Some(Instant::now());
-                        }
+                    if buffer.len() >= CHUNK_MESSAGES {
+                        break;
+                    }
+                    next = messages.next().now_or_never().flatten();
+                }
+                if buffer.len() >= CHUNK_MESSAGES {
+                    flush(&source, &partitions, &mut buffer, &ctx.out).await;
+                    flush_at = None;
+                } else if flush_at.is_none() && !buffer.is_empty() {
+                    flush_at = Some(tokio::time::Instant::now() + CHUNK_WAIT);
+                }
+                if let Some(e) = failure {
+                    // Broker trouble is also reported by the client's error callback; say it
+                    // here at most every 10 s.
+                    if last_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                        warn!(source = %name, "Kafka consumer: {e}");
+                        last_error = Some(Instant::now());
                     }
                 }
             }
@@ -272,6 +291,7 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
     // that a rebalance the group starts is answered rather than held up.
     flush(&source, &partitions, &mut buffer, &ctx.out).await;
     drop(ctx.out);
+    drop(messages);
     loop {
         tokio::select! {
             _ = ctx.drained.cancelled() => break,
@@ -300,6 +320,34 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The ingest time as RFC 3339 text, made once per millisecond (its precision) rather than
+/// once per message.
+#[derive(Default)]
+struct Clock {
+    made_at: Option<(std::time::SystemTime, Arc<str>)>,
+}
+
+impl Clock {
+    fn now(&mut self) -> &Arc<str> {
+        self.at(std::time::SystemTime::now())
+    }
+
+    fn at(&mut self, now: std::time::SystemTime) -> &Arc<str> {
+        let millis = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis())
+        };
+        let fresh = self
+            .made_at
+            .as_ref()
+            .is_some_and(|(at, _)| millis(*at) == millis(now));
+        if !fresh {
+            self.made_at = Some((now, now_rfc3339_at(now)));
+        }
+        &self.made_at.as_ref().expect("made above").1
+    }
+}
+
 /// Stores every partition's delivered offset that moved, for librdkafka's next commit; an
 /// offset librdkafka did not take is offered again next time.
 fn store_delivered(consumer: &StreamConsumer<Context>, partitions: &Mutex<Partitions>, name: &str) {
@@ -318,6 +366,7 @@ fn store_delivered(consumer: &StreamConsumer<Context>, partitions: &Mutex<Partit
 fn read_message(
     m: &BorrowedMessage<'_>,
     stamp: u64,
+    timestamp: &Arc<str>,
     source: &KafkaSource,
     decoder: &LineDecoder,
     source_from: &SourceFrom,
@@ -366,8 +415,7 @@ fn read_message(
         offset: m.offset(),
         key: m.key().map(Arc::from),
     };
-    let timestamp = now_rfc3339();
-    let event = decoder.event_from(line, &timestamp, origin, named.as_ref().unwrap_or(&topic));
+    let event = decoder.event_from(line, timestamp, origin, named.as_ref().unwrap_or(&topic));
     Read {
         partition,
         stamp,
@@ -433,5 +481,26 @@ async fn flush(
         if out.send(Chunk { events, ack }).await.is_err() {
             return; // the pipeline stopped; the ack is dropped, the offsets stay put
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    #[test]
+    fn the_ingest_time_is_made_once_per_millisecond() {
+        let mut clock = Clock::default();
+        let t = UNIX_EPOCH + Duration::from_millis(1_764_540_000_123);
+        let first = clock.at(t).clone();
+        assert_eq!(&*first, "2025-11-30T22:00:00.123Z");
+        let same_ms = clock.at(t + Duration::from_micros(900)).clone();
+        assert!(Arc::ptr_eq(&first, &same_ms), "shared within a millisecond");
+        assert_eq!(
+            &**clock.at(t + Duration::from_millis(1)),
+            "2025-11-30T22:00:00.124Z"
+        );
     }
 }
