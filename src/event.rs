@@ -453,12 +453,7 @@ pub const OWN_KEYS: &[&str] = &[
 
 /// Current time as RFC 3339 with milliseconds, UTC.
 pub fn now_rfc3339() -> Arc<str> {
-    now_rfc3339_at(std::time::SystemTime::now())
-}
-
-/// `at` as RFC 3339 text, to the millisecond.
-pub fn now_rfc3339_at(at: std::time::SystemTime) -> Arc<str> {
-    Arc::from(humantime::format_rfc3339_millis(at).to_string())
+    Arc::from(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string())
 }
 
 /// An input line split into its parts.

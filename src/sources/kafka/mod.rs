@@ -41,7 +41,7 @@ use self::partitions::{Context, Mark, Partition, Partitions};
 use super::lines::decode;
 use super::{Chunk, LineDecoder, Source, SourceContext, SourceMetrics};
 use crate::ack::{track, Watermark};
-use crate::event::{now_rfc3339_at, Event, Origin};
+use crate::event::{now_rfc3339, Event, Origin};
 use crate::health::Health;
 use crate::kafka;
 use crate::metrics::Registry;
@@ -227,7 +227,6 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
     let mut store = tokio::time::interval(STORE_EVERY);
     store.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error: Option<Instant> = None;
-    let mut clock = Clock::default();
     // One stream for the whole run: `recv()` would make (and register) a new one per message.
     let mut messages = consumer.stream();
     loop {
@@ -247,7 +246,8 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
             _ = store.tick() => store_delivered(&consumer, &partitions, &name),
             message = messages.next() => {
                 // Then the messages already fetched, up to a chunk, without going round the
-                // loop for each.
+                // loop for each; they share their ingest time, as the lines of a file's read do.
+                let timestamp = now_rfc3339();
                 let mut next = message;
                 let mut failure = None;
                 while let Some(message) = next.take() {
@@ -255,8 +255,7 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
                     let stamp = partitions.lock().expect("partitions lock").revocations;
                     match message {
                         Ok(m) => {
-                            let timestamp = clock.now();
-                            let read = read_message(&m, stamp, timestamp, &source, &decoder, &source_from, &mut topic_names);
+                            let read = read_message(&m, stamp, &timestamp, &source, &decoder, &source_from, &mut topic_names);
                             buffer.push(read);
                         }
                         Err(e) => {
@@ -318,34 +317,6 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
         }
     }
     Ok(())
-}
-
-/// The ingest time as RFC 3339 text, made once per millisecond (its precision) rather than
-/// once per message.
-#[derive(Default)]
-struct Clock {
-    made_at: Option<(std::time::SystemTime, Arc<str>)>,
-}
-
-impl Clock {
-    fn now(&mut self) -> &Arc<str> {
-        self.at(std::time::SystemTime::now())
-    }
-
-    fn at(&mut self, now: std::time::SystemTime) -> &Arc<str> {
-        let millis = |t: std::time::SystemTime| {
-            t.duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis())
-        };
-        let fresh = self
-            .made_at
-            .as_ref()
-            .is_some_and(|(at, _)| millis(*at) == millis(now));
-        if !fresh {
-            self.made_at = Some((now, now_rfc3339_at(now)));
-        }
-        &self.made_at.as_ref().expect("made above").1
-    }
 }
 
 /// Stores every partition's delivered offset that moved, for librdkafka's next commit; an
@@ -481,26 +452,5 @@ async fn flush(
         if out.send(Chunk { events, ack }).await.is_err() {
             return; // the pipeline stopped; the ack is dropped, the offsets stay put
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::{Duration, UNIX_EPOCH};
-
-    use super::*;
-
-    #[test]
-    fn the_ingest_time_is_made_once_per_millisecond() {
-        let mut clock = Clock::default();
-        let t = UNIX_EPOCH + Duration::from_millis(1_764_540_000_123);
-        let first = clock.at(t).clone();
-        assert_eq!(&*first, "2025-11-30T22:00:00.123Z");
-        let same_ms = clock.at(t + Duration::from_micros(900)).clone();
-        assert!(Arc::ptr_eq(&first, &same_ms), "shared within a millisecond");
-        assert_eq!(
-            &**clock.at(t + Duration::from_millis(1)),
-            "2025-11-30T22:00:00.124Z"
-        );
     }
 }
