@@ -1,6 +1,8 @@
 //! Kafka sink topics: a topic name, or a template with `{label}` and `{source}` filled in per
 //! record (lower-cased, with characters a topic name cannot hold as `-`), cut to Kafka's limit.
 
+use std::borrow::Cow;
+
 use crate::event::Record;
 
 const MAX_TOPIC_LEN: usize = 249;
@@ -48,9 +50,9 @@ impl TopicTemplate {
         TopicTemplate::Parts(parts)
     }
 
-    pub fn render(&self, record: &Record) -> String {
+    pub fn render(&self, record: &Record) -> Cow<'_, str> {
         match self {
-            TopicTemplate::Fixed(topic) => topic.clone(),
+            TopicTemplate::Fixed(topic) => Cow::Borrowed(topic),
             TopicTemplate::Parts(parts) => {
                 let mut topic = String::new();
                 for part in parts {
@@ -62,7 +64,7 @@ impl TopicTemplate {
                 }
                 // Kafka's limit on a topic name's length (what is filled in is ASCII).
                 topic.truncate(MAX_TOPIC_LEN);
-                topic
+                Cow::Owned(topic)
             }
         }
     }
