@@ -64,6 +64,21 @@ fn stream(setup: &Setup, range: std::ops::Range<usize>) -> std::thread::JoinHand
     })
 }
 
+/// An agent following `logs/*.log` into `a.jsonl` with the seed rules, and a writer streaming
+/// `total` lines there; returns once more than `through` lines reached the sink.
+fn flowing_into_a(total: usize, through: usize) -> (Setup, Agent, std::thread::JoinHandle<()>) {
+    let setup = Setup::new();
+    fs::create_dir_all(setup.path("logs")).unwrap();
+    fs::write(setup.path("rules.toml"), rules(false)).unwrap();
+    write_config(&setup, "a.jsonl", "");
+    let agent = setup.start(&[]);
+    let writer = stream(&setup, 0..total);
+    agent.wait_until(Duration::from_secs(30), "some lines", || {
+        line_count(&setup.path("a.jsonl")) > through
+    });
+    (setup, agent, writer)
+}
+
 fn post_reload(agent: &Agent) -> (u16, String) {
     let response = reqwest::blocking::Client::new()
         .post(agent.url("/reload"))
@@ -124,15 +139,7 @@ fn environment_variables_and_static_fields_reach_every_record() {
 #[test]
 fn reloads_with_lines_flowing_lose_and_repeat_nothing() {
     const TOTAL: usize = 60_000;
-    let setup = Setup::new();
-    fs::create_dir_all(setup.path("logs")).unwrap();
-    fs::write(setup.path("rules.toml"), rules(false)).unwrap();
-    write_config(&setup, "a.jsonl", "");
-    let agent = setup.start(&[]);
-    let writer = stream(&setup, 0..TOTAL);
-    agent.wait_until(Duration::from_secs(30), "some lines", || {
-        line_count(&setup.path("a.jsonl")) > 5_000
-    });
+    let (setup, agent, writer) = flowing_into_a(TOTAL, 5_000);
 
     // 1. The tiers only: a new rule takes the next batch; the pipeline keeps running.
     fs::write(setup.path("rules.toml"), rules(true)).unwrap();
@@ -200,15 +207,7 @@ fn reloads_with_lines_flowing_lose_and_repeat_nothing() {
 #[test]
 fn a_reload_that_cannot_start_brings_back_the_running_config() {
     const TOTAL: usize = 20_000;
-    let setup = Setup::new();
-    fs::create_dir_all(setup.path("logs")).unwrap();
-    fs::write(setup.path("rules.toml"), rules(false)).unwrap();
-    write_config(&setup, "a.jsonl", "");
-    let agent = setup.start(&[]);
-    let writer = stream(&setup, 0..TOTAL);
-    agent.wait_until(Duration::from_secs(30), "some lines", || {
-        line_count(&setup.path("a.jsonl")) > 2_000
-    });
+    let (setup, agent, writer) = flowing_into_a(TOTAL, 2_000);
 
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let taken_port = taken.local_addr().unwrap().port();
