@@ -1,4 +1,4 @@
-//! Kafka sink: produces each record as one JSON message (rdkafka `FutureProducer`, `acks = all`
+//! Kafka sink: produces each record as one JSON message (rdkafka `ThreadedProducer`, `acks = all`
 //! by default) to a topic that may depend on the record (`logs.{label}` puts each label in a
 //! topic of its own). A batch is delivered when the broker acknowledged every message of it —
 //! that is what moves the source's checkpoint or offsets. Up to `batches_in_flight` batches are
