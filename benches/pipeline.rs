@@ -7,9 +7,10 @@
 //! Rows: cat, rg, logsieve pinned to one core (`taskset -c 0`; the runtime's threads and the
 //! reader thread share it), logsieve on every core (these two: the median of interleaved
 //! rounds, `LOGSIEVE_BENCH_ROUNDS`, 3, with the highest peak RSS of the rounds), logsieve with
-//! batches of 512 lines (the default before 2026-11-30 evening), and logsieve pinned on an
-//! input a quarter the size, to check that peak memory stays flat as the input grows. Wall time is the process's,
-//! startup included; peak RSS is the child's `ru_maxrss` from `wait4`. Every logsieve run must
+//! batches of 512 lines (the default before 2026-11-30 evening), logsieve pinned on an input a
+//! quarter the size, to check that peak memory stays flat as the input grows, and two such runs
+//! at once on cores 0 and 1: what two cores give when nothing is shared, the ceiling for the
+//! all-core / 1-core ratio. Wall time is the process's, startup included; peak RSS is the child's `ru_maxrss` from `wait4`. Every logsieve run must
 //! write exactly one record per input line, or the bench fails.
 //!
 //! Run on a quiet machine: `scripts/bench.sh` (installs ripgrep if missing), or
@@ -72,7 +73,7 @@ fn main() {
             ones.push(run_logsieve(
                 "logsieve, 1 core",
                 &full,
-                true,
+                Some(0),
                 &fast_dir,
                 BATCH,
             ));
@@ -80,7 +81,7 @@ fn main() {
         alls.push(run_logsieve(
             &format!("logsieve, {cores} cores"),
             &full,
-            false,
+            None,
             &fast_dir,
             BATCH,
         ));
@@ -95,7 +96,7 @@ fn main() {
     let all_small_batches = run_logsieve(
         &format!("logsieve, {cores} cores, batches of {SMALL_BATCH}"),
         &full,
-        false,
+        None,
         &fast_dir,
         SMALL_BATCH,
     );
@@ -104,17 +105,40 @@ fn main() {
         run_logsieve(
             "logsieve, 1 core, ¼ input",
             &quarter,
-            true,
+            Some(0),
             &fast_dir,
             BATCH,
         )
+    });
+    // What two cores give when nothing is shared: two independent runs at once, each pinned
+    // to a core of its own. Against the row above it is the machine's own 2-core scaling, the
+    // ceiling for the pipeline's 2 cores / 1 core.
+    let side_by_side = (pinned && cores >= 2).then(|| {
+        let name = "logsieve, 1 core, ¼ input, two at once (cores 0 and 1; the slower)";
+        let (a, b) = std::thread::scope(|s| {
+            let quarter = &quarter;
+            let on = |core: usize| {
+                let dir = fast_dir.join(format!("core-{core}"));
+                s.spawn(move || run_logsieve(name, quarter, Some(core), &dir, BATCH))
+            };
+            let (a, b) = (on(0), on(1));
+            (
+                a.join().expect("core 0's run"),
+                b.join().expect("core 1's run"),
+            )
+        });
+        if a.measured.wall >= b.measured.wall {
+            a
+        } else {
+            b
+        }
     });
     let disk = (pinned && fast_dir != run_dir).then(|| {
         warm_up(&full.path);
         run_logsieve(
             "logsieve, 1 core, output on disk",
             &full,
-            true,
+            Some(0),
             &run_dir,
             BATCH,
         )
@@ -132,6 +156,7 @@ fn main() {
         all,
         all_small_batches,
         small,
+        side_by_side,
         disk,
         out_dir: fast_dir,
         rounds,
@@ -236,10 +261,11 @@ fn run_rg(input: &Input, patterns: &[String]) -> (Row, u64) {
     (Row::new("rg -c (8 rules)", input, measured), matched)
 }
 
-fn logsieve_command(config: &Path, pinned: bool) -> Command {
-    let mut cmd = if pinned {
+/// logsieve, pinned to `core` (`taskset -c`) or free on every core.
+fn logsieve_command(config: &Path, core: Option<usize>) -> Command {
+    let mut cmd = if let Some(core) = core {
         let mut taskset = Command::new("taskset");
-        taskset.args(["-c", "0", BIN]);
+        taskset.args(["-c", &core.to_string(), BIN]);
         taskset
     } else {
         Command::new(BIN)
@@ -258,12 +284,18 @@ fn logsieve_command(config: &Path, pinned: bool) -> Command {
 
 /// Runs logsieve over the whole input in a fresh `run_dir`, checks that it wrote one record
 /// per input line, and removes its output. On failure `run_dir` is kept for inspection.
-fn run_logsieve(name: &str, input: &Input, pinned: bool, run_dir: &Path, batch: usize) -> Row {
+fn run_logsieve(
+    name: &str,
+    input: &Input,
+    core: Option<usize>,
+    run_dir: &Path,
+    batch: usize,
+) -> Row {
     fresh_dir(run_dir);
     let config = write_config(run_dir, &input.path, batch);
     let out = run_dir.join("out.jsonl");
     let log = run_dir.join("logsieve.log");
-    let mut cmd = logsieve_command(&config, pinned);
+    let mut cmd = logsieve_command(&config, core);
     cmd.stderr(File::create(&log).expect("create logsieve.log"));
     let measured = measure(&mut cmd, &format!("see {}", log.display()));
     let written = count_lines(&out);
@@ -614,6 +646,8 @@ struct Report<'a> {
     /// All cores, `[batch] max_lines = SMALL_BATCH`.
     all_small_batches: Row,
     small: Option<Row>,
+    /// Two ¼-input 1-core runs at once, on cores 0 and 1: the slower of them.
+    side_by_side: Option<Row>,
     /// The 1-core run with its output on disk rather than tmpfs.
     disk: Option<Row>,
     out_dir: PathBuf,
@@ -685,6 +719,7 @@ impl Report<'_> {
             Some(&self.all),
             Some(&self.all_small_batches),
             self.small.as_ref(),
+            self.side_by_side.as_ref(),
             self.disk.as_ref(),
         ];
         for row in rows.into_iter().flatten() {
@@ -725,6 +760,15 @@ impl Report<'_> {
                 self.all.mib_per_sec() / one.mib_per_sec(),
                 self.rounds,
                 each.join(", ")
+            );
+        }
+        if let (Some(alone), Some(two)) = (&self.small, &self.side_by_side) {
+            println!(
+                "Two 1-core runs at once, each on a core of its own: each at **{:.2}×** one \
+                 alone (¼ input), so this machine's two cores give {:.2}× one when nothing is \
+                 shared: the ceiling for the line above.",
+                two.mib_per_sec() / alone.mib_per_sec(),
+                2.0 * two.mib_per_sec() / alone.mib_per_sec()
             );
         }
     }
