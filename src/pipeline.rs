@@ -148,7 +148,10 @@ impl Generation<'_> {
         // 0. Every part, built before any starts.
         let parts = match self.build(plan, &health, &shutdown).await {
             Ok(parts) => parts,
-            Err(e) => return Ok(Ended::NotStarted(e)),
+            Err(e) => {
+                shutdown.cancel(); // stops what the built parts started (Kafka healthchecks)
+                return Ok(Ended::NotStarted(e));
+            }
         };
         if self.reloaded {
             self.reloader.taken();
