@@ -10,8 +10,9 @@
 //! batches of 512 lines (the default before 2026-11-30 evening), logsieve pinned on an input a
 //! quarter the size, to check that peak memory stays flat as the input grows, and two such runs
 //! at once on cores 0 and 1: what two cores give when nothing is shared, the ceiling for the
-//! all-core / 1-core ratio. Wall time is the process's, startup included; peak RSS is the child's `ru_maxrss` from `wait4`. Every logsieve run must
-//! write exactly one record per input line, or the bench fails.
+//! all-core / 1-core ratio. Wall time is the process's, startup included; peak RSS is the
+//! child's `ru_maxrss` from `wait4`. Every logsieve run must write exactly one record per input
+//! line, or the bench fails.
 //!
 //! Run on a quiet machine: `scripts/bench.sh` (installs ripgrep if missing), or
 //! `LOGSIEVE_BENCH_MB=1024 cargo bench --bench pipeline`. The input size is `LOGSIEVE_BENCH_MB`

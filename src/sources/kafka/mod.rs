@@ -290,13 +290,13 @@ async fn consume(source: KafkaSource, ctx: SourceContext) -> anyhow::Result<()> 
     // that a rebalance the group starts is answered rather than held up.
     flush(&source, &partitions, &mut buffer, &ctx.out).await;
     drop(ctx.out);
-    drop(messages);
     loop {
         tokio::select! {
             _ = ctx.drained.cancelled() => break,
-            _ = consumer.recv() => {}
+            _ = messages.next() => {}
         }
     }
+    drop(messages);
     store_delivered(&consumer, &partitions, &name);
     // Closing gives the partitions up (librdkafka commits their stored offsets) and leaves the
     // group. rdkafka's drop waits for that without a limit — forever with the brokers down — so
@@ -405,8 +405,8 @@ async fn flush(
     out: &mpsc::Sender<Chunk>,
 ) {
     // Reads of a partition revoked since: its next owner reads them again from the committed
-    // offset. (Revocations only happen inside `recv()`, on this same thread, so none can
-    // come between this check and the marks below.)
+    // offset. (Revocations only happen while the consumer is polled, on this same thread, so
+    // none can come between this check and the marks below.)
     {
         let p = partitions.lock().expect("partitions lock");
         buffer.retain(|r| !p.is_stale(&r.partition, r.stamp));
