@@ -334,6 +334,11 @@ fn on_threads<T: Send, R: Send>(
     })
 }
 
+/// An ONNX Runtime error (of a run, or of a session builder's step) as ours.
+fn runtime(e: impl std::fmt::Display) -> ModelError {
+    ModelError::Runtime(e.to_string())
+}
+
 /// One ONNX run over encodings of similar length, padded here to the longest.
 fn run(
     session: &mut Session,
@@ -353,7 +358,6 @@ fn run(
         }
     }
     let shape = [rows as i64, width as i64];
-    let runtime = |e: ort::Error| ModelError::Runtime(e.to_string());
     let inputs = ort::inputs![
         "input_ids" => Tensor::from_array((shape, ids)).map_err(runtime)?,
         "attention_mask" => Tensor::from_array((shape, mask.clone())).map_err(runtime)?,
@@ -384,21 +388,20 @@ fn session(
     options: &EmbedOptions,
     threads: usize,
 ) -> Result<Session, ModelError> {
-    let runtime = |e: ort::Error| ModelError::Runtime(e.to_string());
     Session::builder(env)
         .map_err(runtime)?
         .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
-        .map_err(|e| ModelError::Runtime(e.to_string()))?
+        .map_err(runtime)?
         .with_memory_pattern(false)
-        .map_err(|e| ModelError::Runtime(e.to_string()))?
+        .map_err(runtime)?
         .with_intra_op_spinning(options.spinning)
-        .map_err(|e| ModelError::Runtime(e.to_string()))?
+        .map_err(runtime)?
         .with_config_entry("session.force_spinning_stop", "1")
-        .map_err(|e| ModelError::Runtime(e.to_string()))?
+        .map_err(runtime)?
         .with_intra_threads(threads)
-        .map_err(|e| ModelError::Runtime(e.to_string()))?
+        .map_err(runtime)?
         .with_inter_threads(1)
-        .map_err(|e| ModelError::Runtime(e.to_string()))?
+        .map_err(runtime)?
         .commit_from_file(&files.model)
         .map_err(runtime)
 }
