@@ -6,8 +6,9 @@
 //!    delivered to the last (the group join, ~3–5 s with this broker, is left out), with the
 //!    regex tier only and with the model tier on a warm template cache (200 model-tier lines
 //!    from the seed set, each seen once before the 500,000 are produced, so that run follows
-//!    its producer). For scale: a bare rdkafka consumer reading the first topic, and the
-//!    bench's own producer filling the topics.
+//!    its producer). For scale: a bare rdkafka consumer reading the first topic, a bare pipe
+//!    (the same topic read and each message written on, unchanged: the most any Kafka → Kafka
+//!    enricher could do here), and the bench's own producer filling the topics.
 //! 2. **Lag**: a producer at a steady 10,000 messages/s for 60 s; the consumer lag the agent
 //!    reports (`logsieve_kafka_consumer_lag`, summed over partitions, every second).
 //!
@@ -98,6 +99,12 @@ fn main() {
         thousands(plain.rate as u64),
         plain.seconds
     );
+    let pipe = bare_pipe(&broker, &regex.input, MESSAGES);
+    println!(
+        "| bare rdkafka pipe (reads each message and writes it as it is: no labelling) | {} | {:.2} | |",
+        thousands(pipe.rate as u64),
+        pipe.seconds
+    );
     // The bench's producer filled the topic of each run without a warm-up: the median.
     let mut produced: Vec<f64> = [&regex, &one_batch, &lingering, &to_file]
         .iter()
@@ -111,13 +118,15 @@ fn main() {
         thousands(producer_rate as u64)
     );
     println!(
-        "\nRatios (same run): model (warm) / regex only {:.2}×; Kafka → Kafka / bare consumer {:.2}× (1 batch in flight: {:.2}×, 8 without linger: {:.2}×); Kafka → file / bare consumer {:.2}×; Kafka → Kafka / bare producer {:.2}×",
+        "\nRatios (same run): model (warm) / regex only {:.2}×; Kafka → Kafka / bare consumer {:.2}× (1 batch in flight: {:.2}×, 8 without linger: {:.2}×); Kafka → file / bare consumer {:.2}×; Kafka → Kafka / bare producer {:.2}×; Kafka → Kafka / bare pipe {:.2}×; bare pipe / bare consumer {:.2}×",
         model.rate / regex.rate,
         regex.rate / plain.rate,
         one_batch.rate / plain.rate,
         lingering.rate / plain.rate,
         to_file.rate / plain.rate,
-        regex.rate / producer_rate
+        regex.rate / producer_rate,
+        regex.rate / pipe.rate,
+        pipe.rate / plain.rate
     );
 
     println!(
@@ -406,6 +415,54 @@ fn throughput(
         rss_mib,
         input,
         produced,
+    }
+}
+
+/// The same topic read by bare rdkafka clients and each message's payload written, as it is,
+/// to a topic of its own (3 partitions, the bench's producer settings): no labelling, no
+/// encoding, and messages of ~50 bytes where the agent writes records of ~240. No Kafka → Kafka
+/// enricher can beat it on this machine and broker: it is the ceiling the agent's rate is read
+/// against.
+fn bare_pipe(broker: &str, topic: &str, messages: usize) -> Throughput {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::Message;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", broker)
+        .set("group.id", unique("pipe"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .set("fetch.queue.backoff.ms", "10")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let output = unique("pipe-out");
+    create_topic(broker, &output, 3);
+    let producer = producer(broker);
+    let mut read = 0;
+    let mut started = None;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while read < messages && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            started.get_or_insert_with(Instant::now);
+            let payload = m.payload().unwrap_or_default();
+            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&output).payload(payload);
+            while let Err((_, back)) = producer.send(record) {
+                producer.poll(Duration::from_millis(10));
+                record = back;
+            }
+            producer.poll(Duration::ZERO);
+            read += 1;
+        }
+    }
+    assert_eq!(read, messages, "the bare pipe read the whole topic");
+    producer.flush(Duration::from_secs(120)).expect("flush");
+    let seconds = started.expect("read something").elapsed().as_secs_f64();
+    Throughput {
+        rate: messages as f64 / seconds,
+        seconds,
+        rss_mib: 0.0,
+        input: topic.to_string(),
+        produced: None,
     }
 }
 
