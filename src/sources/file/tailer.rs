@@ -88,6 +88,10 @@ struct Watched {
     orphaned: bool,
     last_growth: Instant,
     at_eof: bool,
+    /// Bytes per line of its last turn (at least 16): a turn's events get room for the lines
+    /// its unread bytes hold at that rate (and an eighth more) at once, rather than a vector
+    /// grown, and copied, as they come.
+    line_bytes: usize,
 }
 
 impl Watched {
@@ -375,6 +379,7 @@ impl Tailer {
             orphaned: false,
             last_growth: Instant::now(),
             at_eof: false,
+            line_bytes: 64,
         }
     }
 
@@ -510,7 +515,10 @@ impl Tailer {
             self.truncated(&mut watched);
         }
         let mut moved = false;
-        let mut events = Vec::new();
+        let unread = size.saturating_sub(watched.framer.position());
+        let lines =
+            unread.min((READS_PER_TURN * self.buf.len()) as u64) as usize / watched.line_bytes;
+        let mut events = Vec::with_capacity(lines + lines / 8);
         let mut bytes = 0u64;
         let timestamp = now_rfc3339();
         watched.at_eof = false;
@@ -554,6 +562,7 @@ impl Tailer {
             });
         }
         if moved {
+            watched.line_bytes = (bytes as usize / events.len().max(1)).max(16);
             watched.last_growth = Instant::now();
             self.learn_head(&watched, size, meta.as_ref());
         }
