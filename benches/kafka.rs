@@ -93,13 +93,13 @@ fn main() {
         |i| model_lines[i % model_lines.len()].clone(),
     );
     model.print("route + regex + cache + model (warm cache) → Kafka");
-    let plain = plain_consumer(&broker, &regex.input, MESSAGES);
+    let plain = bare_clients(&broker, &regex.input, MESSAGES, false);
     println!(
         "| bare rdkafka consumer (reads only) | {} | {:.2} | |",
         thousands(plain.rate as u64),
         plain.seconds
     );
-    let pipe = bare_pipe(&broker, &regex.input, MESSAGES);
+    let pipe = bare_clients(&broker, &regex.input, MESSAGES, true);
     println!(
         "| bare rdkafka pipe (reads each message and writes it as it is: no labelling) | {} | {:.2} | |",
         thousands(pipe.rate as u64),
@@ -418,61 +418,18 @@ fn throughput(
     }
 }
 
-/// The same topic read by bare rdkafka clients and each message's payload written, as it is,
-/// to a topic of its own (3 partitions, the bench's producer settings): no labelling, no
-/// encoding, and messages of ~50 bytes where the agent writes records of ~240. No Kafka → Kafka
-/// enricher can beat it on this machine and broker: it is the ceiling the agent's rate is read
-/// against.
-fn bare_pipe(broker: &str, topic: &str, messages: usize) -> Throughput {
+/// The same topic read by a bare rdkafka consumer: no labelling, no output; what the broker
+/// and the client library give on this machine. With `pipe`, each message's payload is also
+/// written, as it is, to a topic of its own (3 partitions, the bench's producer settings): no
+/// encoding, and messages of ~50 bytes where the agent writes records of ~240. No Kafka →
+/// Kafka enricher can beat that pipe on this machine and broker: it is the ceiling the agent's
+/// rate is read against.
+fn bare_clients(broker: &str, topic: &str, messages: usize, pipe: bool) -> Throughput {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::Message;
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", broker)
-        .set("group.id", unique("pipe"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .set("fetch.queue.backoff.ms", "10")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let output = unique("pipe-out");
-    create_topic(broker, &output, 3);
-    let producer = producer(broker);
-    let mut read = 0;
-    let mut started = None;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while read < messages && Instant::now() < deadline {
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-            started.get_or_insert_with(Instant::now);
-            let payload = m.payload().unwrap_or_default();
-            let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(&output).payload(payload);
-            while let Err((_, back)) = producer.send(record) {
-                producer.poll(Duration::from_millis(10));
-                record = back;
-            }
-            producer.poll(Duration::ZERO);
-            read += 1;
-        }
-    }
-    assert_eq!(read, messages, "the bare pipe read the whole topic");
-    producer.flush(Duration::from_secs(120)).expect("flush");
-    let seconds = started.expect("read something").elapsed().as_secs_f64();
-    Throughput {
-        rate: messages as f64 / seconds,
-        seconds,
-        rss_mib: 0.0,
-        input: topic.to_string(),
-        produced: None,
-    }
-}
-
-/// The same topic read by a bare rdkafka consumer (no labelling, no output): what the broker
-/// and the client library give on this machine.
-fn plain_consumer(broker: &str, topic: &str, messages: usize) -> Throughput {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", broker)
-        .set("group.id", unique("plain"))
+        .set("group.id", unique(if pipe { "pipe" } else { "plain" }))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
         // As the agent's Kafka source sets it: librdkafka's default (1 s) pauses fetching for
@@ -481,16 +438,34 @@ fn plain_consumer(broker: &str, topic: &str, messages: usize) -> Throughput {
         .create()
         .expect("consumer");
     consumer.subscribe(&[topic]).expect("subscribe");
+    let out = pipe.then(|| {
+        let output = unique("pipe-out");
+        create_topic(broker, &output, 3);
+        (producer(broker), output)
+    });
     let mut read = 0;
     let mut started = None;
     let deadline = Instant::now() + Duration::from_secs(300);
     while read < messages && Instant::now() < deadline {
-        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
             started.get_or_insert_with(Instant::now);
+            if let Some((producer, output)) = &out {
+                let payload = m.payload().unwrap_or_default();
+                let mut record: BaseRecord<'_, [u8], [u8]> =
+                    BaseRecord::to(output).payload(payload);
+                while let Err((_, back)) = producer.send(record) {
+                    producer.poll(Duration::from_millis(10));
+                    record = back;
+                }
+                producer.poll(Duration::ZERO);
+            }
             read += 1;
         }
     }
-    assert_eq!(read, messages, "the plain consumer read the whole topic");
+    assert_eq!(read, messages, "the bare clients read the whole topic");
+    if let Some((producer, _)) = &out {
+        producer.flush(Duration::from_secs(120)).expect("flush");
+    }
     let seconds = started.expect("read something").elapsed().as_secs_f64();
     Throughput {
         rate: messages as f64 / seconds,
