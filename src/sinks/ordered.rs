@@ -10,6 +10,31 @@ use std::sync::mpsc;
 use super::{encode_json_lines, PendingWrite};
 use crate::event::Record;
 
+/// The most room made per record beyond its message: a batch with large passed-through
+/// fields does not make the next one reserve that much for each of its records.
+const MAX_OVERHEAD: usize = 1024;
+
+/// Sizes a batch's JSON buffer so that it is allocated once rather than grown (and copied) as
+/// it fills: the messages' own lengths and an eighth, and for each record what the last batch's
+/// records took beyond their message (keys, label, origin, passed-through fields) and an
+/// eighth, at most [`MAX_OVERHEAD`].
+struct Room(AtomicUsize);
+
+impl Room {
+    fn encode(&self, records: &[Record]) -> Vec<u8> {
+        let text: usize = records.iter().map(|r| r.event.message.len()).sum();
+        let overhead = self.0.load(Ordering::Relaxed);
+        let mut bytes = Vec::with_capacity(text + text / 8 + records.len() * overhead);
+        encode_json_lines(records, &mut bytes);
+        if !records.is_empty() {
+            let mean = bytes.len().saturating_sub(text) / records.len();
+            self.0
+                .store((mean + mean / 8).min(MAX_OVERHEAD), Ordering::Relaxed);
+        }
+        bytes
+    }
+}
+
 /// One batch for the thread: its JSON lines, and where the outcome goes.
 struct Job {
     /// Which batch this is (the address of its records): a retry carries the same.
@@ -20,9 +45,7 @@ struct Job {
 
 pub struct OrderedWriter {
     jobs: mpsc::Sender<Job>,
-    /// Bytes per record to make room for: the last batch's mean and an eighth, so that a
-    /// batch's buffer is allocated once rather than grown (and copied) as it fills.
-    record_bytes: AtomicUsize,
+    room: Room,
 }
 
 impl OrderedWriter {
@@ -37,19 +60,13 @@ impl OrderedWriter {
             .spawn(move || write_in_order(queue, write))?;
         Ok(OrderedWriter {
             jobs,
-            record_bytes: AtomicUsize::new(256),
+            room: Room(AtomicUsize::new(256)),
         })
     }
 
     /// Encodes the records here and hands them to the thread; the future says how it went.
     pub fn send(&self, records: &[Record]) -> PendingWrite {
-        let per_record = self.record_bytes.load(Ordering::Relaxed);
-        let mut bytes = Vec::with_capacity(records.len() * per_record);
-        encode_json_lines(records, &mut bytes);
-        if !records.is_empty() {
-            let mean = bytes.len() / records.len();
-            self.record_bytes.store(mean + mean / 8, Ordering::Relaxed);
-        }
+        let bytes = self.room.encode(records);
         let (done, outcome) = tokio::sync::oneshot::channel();
         let job = Job {
             batch: records.as_ptr() as usize,
@@ -92,6 +109,59 @@ mod tests {
         let (done, outcome) = tokio::sync::oneshot::channel();
         let bytes = text.as_bytes().to_vec();
         (Job { batch, bytes, done }, outcome)
+    }
+
+    fn records(
+        n: usize,
+        message: &str,
+        fields: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> Vec<Record> {
+        let origin = crate::event::Origin::Row { row: 1 };
+        (0..n)
+            .map(|_| {
+                let mut event = crate::event::Event::plain(
+                    std::sync::Arc::from("2026-12-01T00:00:00.000Z"),
+                    "app",
+                    message.to_string(),
+                    origin.clone(),
+                );
+                event.fields = fields.clone().map(Box::new);
+                Record {
+                    event,
+                    verdict: crate::event::Verdict::fallback(crate::event::TierName::None, None),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_gets_the_room_it_needs_and_a_huge_record_does_not_inflate_the_next() {
+        let room = Room(AtomicUsize::new(256));
+        let line = "GET /api/v1/orders/123 HTTP/1.1 200 in 12 ms from 10.0.0.1";
+        let first = room.encode(&records(100, line, None));
+        // The second batch of the same records is sized from the first: no growth.
+        let second = room.encode(&records(100, line, None));
+        assert_eq!(second.len(), first.len());
+        assert!(second.capacity() >= second.len(), "room for all of it");
+        assert!(
+            second.capacity() <= second.len() * 5 / 4,
+            "and not much more: {} for {}",
+            second.capacity(),
+            second.len()
+        );
+        // One record with 200 KB of passed-through fields, then 100 small ones.
+        let mut big = serde_json::Map::new();
+        big.insert(
+            "blob".into(),
+            serde_json::Value::String("x".repeat(200_000)),
+        );
+        room.encode(&records(1, line, Some(big)));
+        let after = room.encode(&records(100, line, None));
+        assert!(
+            after.capacity() <= line.len() * 100 * 9 / 8 + 100 * MAX_OVERHEAD,
+            "{} reserved",
+            after.capacity()
+        );
     }
 
     #[test]

@@ -563,6 +563,9 @@ impl Tailer {
         }
         if moved {
             watched.line_bytes = (bytes as usize / events.len().max(1)).max(16);
+            if events.len() < events.capacity() / 2 {
+                events.shrink_to_fit(); // lines much longer than the last turn's
+            }
             watched.last_growth = Instant::now();
             self.learn_head(&watched, size, meta.as_ref());
         }
