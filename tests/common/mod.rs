@@ -201,6 +201,13 @@ impl Agent {
         metric_value(&self.metrics(), series)
     }
 
+    /// As [`Agent::metric`], `None` while the server does not answer (a reload that starts the
+    /// pipeline again stops and starts it too).
+    pub fn metric_if_answering(&self, series: &str) -> Option<f64> {
+        let text = reqwest::blocking::get(self.url("/metrics")).and_then(|r| r.text());
+        text.ok().map(|text| metric_value(&text, series))
+    }
+
     pub fn signal(&self, signal: i32) {
         unsafe {
             libc::kill(self.child.id() as i32, signal);
